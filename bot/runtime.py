@@ -1,0 +1,20 @@
+"""Wires settings, Redis, store and engine together: the one place they meet."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from conversation import flow
+from conversation.engine import Engine
+from conversation.store import Store
+
+from .config import Settings
+from .redis_connection import connect
+
+
+@contextlib.asynccontextmanager
+async def running_engine(settings: Settings) -> AsyncIterator[Engine]:
+    async with connect(settings) as redis:
+        store = Store(redis, ttl_seconds=settings.ttl_seconds)
+        yield Engine(flow.load(), store, settings.ttl_days, log_salt=settings.log_salt)

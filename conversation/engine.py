@@ -1,0 +1,236 @@
+"""The platform-neutral conversation: one input in, replies out, progress saved atomically.
+
+`decide` is pure: from the stored progress and the input it works out the replies and
+the change to store. `handle` commits that change with compare-and-set and, if another
+turn for the same user got there first, decides again from what that turn stored, so
+two clicks racing on two workers never both apply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+
+from .flow import Flow, Step
+from .guidance import build as build_guidance
+from .guidance import paragraphs
+from .machine import FlowMachine
+from .messages import (
+    Answered,
+    Choice,
+    Choose,
+    Command,
+    Do,
+    Input,
+    Notice,
+    Outcome,
+    Question,
+    Reply,
+    Say,
+    Start,
+    Turn,
+    UserKey,
+)
+from .progress import Progress
+from .store import DELETED, UNCHANGED, Change, Store
+from .typed import command as typed_command
+from .typed import options as typed_options
+
+log = logging.getLogger("conversation")
+
+MAX_ATTEMPTS = 10
+"""Compare-and-set attempts. Each failed attempt means another turn for this user committed,
+so K simultaneous turns need at most K attempts each; a real user makes two or three."""
+
+
+class Busy(Exception):
+    """Too many simultaneous turns for one user; nothing was changed."""
+
+
+class Engine:
+    def __init__(
+        self,
+        flow: Flow,
+        store: Store,
+        ttl_days: int,
+        clock: Callable[[], float] = time.time,
+        log_salt: bytes | None = None,
+    ) -> None:
+        self.flow = flow
+        self.store = store
+        self.ttl_days = ttl_days
+        self.clock = clock
+        self._machine = FlowMachine(flow)
+        self._salt = log_salt if log_salt is not None else os.urandom(16)
+        self._steps = {s.id: s for s in flow.steps}
+
+    async def handle(self, user: UserKey, inp: Input) -> Turn:
+        started = time.perf_counter()
+        progress = await self.store.load(user)
+        for _ in range(MAX_ATTEMPTS):
+            turn, change = self.decide(progress, inp)
+            applied, progress = await self.store.commit(user, progress, change)
+            if applied:
+                self._log(user, turn, started)
+                return turn
+        raise Busy()
+
+    def notice(self, name: str, **values: str) -> Notice:
+        return Notice(self.flow.notices[name].format(ttl_days=self.ttl_days, **values))
+
+    # --- deciding -----------------------------------------------------------------
+
+    def decide(self, progress: Progress | None, inp: Input) -> tuple[Turn, Change]:
+        if isinstance(inp, Say):
+            inp = self._read(progress, inp)
+        if progress is not None and not self._valid(progress):
+            # Stored by an older flow whose steps have changed: begin again over it.
+            return self._begin(progress, Outcome.RESTARTED, self.notice("restarted"))
+        if isinstance(inp, Do):
+            return self._command(progress, inp.command)
+        if progress is None:
+            if isinstance(inp, Choose):
+                return self._same(None, Outcome.STALE, self.notice("ended"))
+            return self._begin(None, Outcome.STARTED)
+        if isinstance(inp, Start):
+            return self._same(
+                progress,
+                Outcome.RESUMED,
+                self.notice("resumed", step=self._steps[progress.step].title),
+                self.question(progress),
+            )
+        if isinstance(inp, Choose):
+            if inp.token != progress.token:
+                return self._same(
+                    progress, Outcome.STALE, self.notice("stale"), self.question(progress)
+                )
+            return self._answer(progress, inp.options)
+        return self._same(
+            progress, Outcome.UNCLEAR, self.notice("unclear"), self.question(progress)
+        )
+
+    def _read(self, progress: Progress | None, said: Say) -> Input:
+        """Typed text becomes a command, an answer to the current question, or stays unread."""
+        if cmd := typed_command(said.text):
+            return Do(cmd)
+        if progress is None:
+            return Start()
+        step = self._steps.get(progress.step)
+        picked = typed_options(step, said.text) if step else ()
+        return Choose(picked, progress.token) if picked else said
+
+    def _command(self, progress: Progress | None, cmd: Command) -> tuple[Turn, Change]:
+        if cmd is Command.DELETE:
+            return Turn(Outcome.DELETED, (self.notice("deleted"),)), DELETED
+        if cmd is Command.STOP:
+            return self._same(progress, Outcome.STOPPED, self.notice("stopped"))
+        if progress is None:
+            if cmd is Command.HELP:
+                return self._same(None, Outcome.HELP, self.notice("help"))
+            return self._begin(None, Outcome.STARTED)
+        if cmd is Command.HELP:
+            return self._same(progress, Outcome.HELP, self.notice("help"), self.question(progress))
+        if cmd is Command.RESTART:
+            return self._begin(progress, Outcome.RESTARTED, self.notice("restarted"))
+        if not progress.answers:
+            return self._same(
+                progress, Outcome.BACK, self.notice("at_start"), self.question(progress)
+            )
+        back = progress.back(self._now())
+        return Turn(Outcome.BACK, (self.question(back),), step=back.step), back
+
+    def _answer(self, progress: Progress, chosen: tuple[str, ...]) -> tuple[Turn, Change]:
+        step = self._steps[progress.step]
+        picked = tuple(o for o in step.options if o.id in chosen)
+        if not picked or len(picked) != len(set(chosen)) or (len(picked) > 1 and not step.multi):
+            return self._same(
+                progress, Outcome.UNCLEAR, self.notice("unclear"), self.question(progress)
+            )
+        exclusive = next((o for o in picked if o.exclusive), None)
+        if exclusive and len(picked) > 1:
+            notice = self.notice("exclusive", option=exclusive.label)
+            return self._same(progress, Outcome.UNCLEAR, notice, self.question(progress))
+        if step.final:
+            return self._final_choice(progress, picked[0].id)
+        answered = Answered(step.title, tuple(o.label for o in picked))
+        ids = tuple(o.id for o in picked)
+        new = progress.advance(
+            self._machine.next_step(step.id, {**progress.answer_map, step.id: ids}),
+            ids,
+            self._now(),
+        )
+        replies: tuple[Reply, ...] = (self.question(new),)
+        outcome = Outcome.ANSWERED
+        if self._steps[new.step].final:
+            replies = (build_guidance(self.flow, new.answer_map), *replies)
+            outcome = Outcome.FINISHED
+        return Turn(outcome, replies, answered=answered, step=new.step), new
+
+    def _final_choice(self, progress: Progress, option: str) -> tuple[Turn, Change]:
+        if option == "restart":
+            return self._command(progress, Command.RESTART)
+        if option == "delete":
+            return self._command(progress, Command.DELETE)
+        guidance = build_guidance(self.flow, progress.answer_map)
+        return self._same(progress, Outcome.RESENT, guidance, self.question(progress))
+
+    def _begin(
+        self, over: Progress | None, outcome: Outcome, *notes: Notice
+    ) -> tuple[Turn, Change]:
+        now = self.clock()
+        fresh = Progress(
+            step=self.flow.first.id,
+            version=(over.version if over else 0) + 1,
+            started=int(now * 1000),
+            updated=int(now),
+        )
+        return Turn(outcome, (*notes, self.question(fresh)), step=fresh.step), fresh
+
+    @staticmethod
+    def _same(progress: Progress | None, outcome: Outcome, *replies: Reply) -> tuple[Turn, Change]:
+        return Turn(outcome, replies, step=progress.step if progress else None), UNCHANGED
+
+    # --- showing ------------------------------------------------------------------
+
+    def question(self, progress: Progress) -> Question:
+        step = self._steps[progress.step]
+        answers = progress.answer_map
+        text = "\n\n".join(paragraphs(step.text, answers)).format(ttl_days=self.ttl_days)
+        return Question(
+            step=step.id,
+            token=progress.token,
+            title=step.title,
+            text=text,
+            options=tuple(Choice(o.id, o.label) for o in step.options),
+            multi=step.multi,
+            links=step.links,
+        )
+
+    def _valid(self, progress: Progress) -> bool:
+        def known(step_id: str, ids: tuple[str, ...] = ()) -> bool:
+            step: Step | None = self._steps.get(step_id)
+            return step is not None and all(step.option(i) for i in ids)
+
+        return known(progress.step) and all(known(s, ids) for s, ids in progress.answers)
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    def _log(self, user: UserKey, turn: Turn, started: float) -> None:
+        """One line per turn: never the user's words or answers, and the user only hashed."""
+        who = hashlib.blake2b(
+            f"{user.platform}:{user.workspace}:{user.user}".encode(), key=self._salt, digest_size=8
+        ).hexdigest()
+        log.info(
+            "turn",
+            extra={
+                "platform": user.platform,
+                "user_hash": who,
+                "step": turn.step,
+                "outcome": turn.outcome.value,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )

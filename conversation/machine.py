@@ -1,0 +1,82 @@
+"""The flowchart as a `transitions` state machine, built once from the flow data.
+
+The machine is built with `model=None` and shared by every user: a turn fires the
+`answer` event on a throwaway model holding that user's step and answers. Building a
+`Machine` per user or per turn costs time and memory (transitions issues #146, #434).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from transitions import EventData, Machine
+
+from .flow import Answers, Condition, Flow
+
+ANSWER = "answer"
+
+
+@dataclass(slots=True)
+class _Model:
+    state: str
+    answers: Answers
+
+
+def definition(flow: Flow) -> dict[str, Any]:
+    """States and transitions for `Machine(**definition(flow))`.
+
+    From each step, `answer` leads to the next later step that applies. transitions tries
+    a trigger's transitions in the order they were added and takes the first whose
+    conditions hold, so we add the candidates in flowchart order and stop at the first
+    step that always applies.
+    """
+    transitions = []
+    for i, step in enumerate(flow.steps[:-1]):
+        for later in flow.steps[i + 1 :]:
+            t: dict[str, Any] = {"trigger": ANSWER, "source": step.id, "dest": later.id}
+            if later.ask_if:
+                t["conditions"] = [_check(later.ask_if)]
+            transitions.append(t)
+            if not later.ask_if:
+                break
+    return {
+        "states": [s.id for s in flow.steps],
+        "transitions": transitions,
+        "initial": flow.first.id,
+        "auto_transitions": False,
+        "send_event": True,
+    }
+
+
+def _check(condition: Condition) -> Callable[[EventData], bool]:
+    def check(event: EventData) -> bool:
+        return condition.holds(event.model.answers)
+
+    check.__name__ = str(condition)  # the label the diagram shows
+    return check
+
+
+class FlowMachine:
+    """Decides the next step; the one place the branching of the flowchart is applied."""
+
+    def __init__(self, flow: Flow) -> None:
+        self._machine = Machine(model=None, **definition(flow))
+        self._answer = self._machine.events[ANSWER]
+
+    def next_step(self, step: str, answers: Answers) -> str:
+        model = _Model(step, answers)
+        if not self._answer.trigger(model):
+            raise ValueError(f"no step follows {step!r}")
+        return model.state
+
+
+def mermaid(flow: Flow) -> str:
+    """The machine drawn by transitions itself, so the diagram always matches the code."""
+    from transitions.extensions import GraphMachine
+
+    machine = GraphMachine(
+        **definition(flow), graph_engine="mermaid", show_conditions=True, title=flow.title
+    )
+    return machine.get_graph().draw(None)

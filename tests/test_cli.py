@@ -1,0 +1,90 @@
+"""The command line as a user runs it: `python -m bot chat` and `python -m bot diagram`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WHOLE_PATH = "1\n2\n1\n2,3\n1\n1\n2\n1,3\n1\n1\n"
+
+
+def run(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BOT_DATA_DIR")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**base, **(env or {})},
+    )
+
+
+def test_a_piped_chat_reaches_the_final_guidance(redis_url: str, prefix: str) -> None:
+    done = run("chat", "--user", prefix, stdin=WHOLE_PATH, env={"REDIS_URL": redis_url})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Checklist for handling this case" in out
+    assert "check the school behaviour policy" in out and "parental code of conduct" in out
+    assert "ofcom.org.uk" in out and "reportharmfulcontent.com" in out
+    assert "swgfl.co.uk" not in out
+
+
+def test_running_again_with_the_same_user_resumes(redis_url: str, prefix: str) -> None:
+    env = {"REDIS_URL": redis_url}
+    assert run("chat", "--user", prefix, stdin="1\n1\nstop\n", env=env).returncode == 0
+    again = run("chat", "--user", prefix, stdin="", env=env)
+    assert again.returncode == 0
+    assert "Welcome back. You were at: Support" in again.stdout
+
+
+def test_with_no_redis_url_an_embedded_server_keeps_progress(tmp_path: Path) -> None:
+    env = {"BOT_DATA_DIR": str(tmp_path / "data")}
+    first = run("chat", "--user", "u", stdin="1\n1\n", env=env)
+    assert first.returncode == 0, first.stderr
+    second = run("chat", "--user", "u", stdin="", env=env)  # a new server process, same folder
+    assert "Welcome back. You were at: Support" in second.stdout
+    assert (tmp_path / "data" / "appendonlydir").is_dir()
+
+
+def test_an_unreachable_redis_is_one_clear_line() -> None:
+    done = run("chat", env={"REDIS_URL": "redis://:secret@127.0.0.1:1/0"})
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: cannot reach Redis at redis://:***@127.0.0.1:1/0"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CONVERSATION_TTL_DAYS", "soon"), ("REDIS_URL", "http://x"), ("SLACK_BOT_TOKEN", "xoxb-1")],
+)
+def test_a_bad_setting_is_named(name: str, value: str) -> None:
+    done = run("chat", env={name: value})
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1
+    assert (
+        "SLACK_SIGNING_SECRET" in done.stderr if name == "SLACK_BOT_TOKEN" else name in done.stderr
+    )
+
+
+def test_the_diagram_is_drawn_from_the_machine_and_the_readme_shows_it() -> None:
+    done = run("diagram")
+    assert done.returncode == 0
+    for edge in (
+        "perpetrator --> criteria: answer [perpetrator has parent or pupil or staff]",
+        "perpetrator --> police: answer",
+        "types --> content: answer [types has content]",
+        "content --> summary: answer",
+    ):
+        assert edge in done.stdout
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```mermaid\n(.*?)```", readme, re.S)
+    assert block and block.group(1).strip() == done.stdout.strip(), "run: python -m bot diagram"

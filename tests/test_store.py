@@ -1,0 +1,131 @@
+"""Storage: atomic turns under concurrency, only ids stored, expiry always set."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+from bot.redis_connection import client
+from conversation import flow
+from conversation.engine import Engine
+from conversation.messages import Choose, Outcome, Say, Start, UserKey
+from conversation.progress import Progress
+from conversation.store import Store, StoreUnavailable
+
+from .helpers import click, question, typed
+
+ME = UserKey("test", "school", "me")
+FLOW = flow.load()
+IDS = {s.id for s in FLOW.steps} | {o.id for s in FLOW.steps for o in s.options}
+
+
+async def test_simultaneous_clicks_on_many_workers_apply_exactly_once(new_engine) -> None:
+    workers = [new_engine() for _ in range(20)]
+    turn = await typed(workers[0], ME, "hi", "1", "1", "1")
+    token = question(turn).token
+    for w in workers:  # every worker has seen this user, so each computes from its cache
+        await w.handle(ME, Start())
+    turns = await asyncio.gather(
+        *(
+            w.handle(ME, Choose(("pupil",) if i % 2 else ("parent",), token))
+            for i, w in enumerate(workers)
+        )
+    )
+    outcomes = [t.outcome for t in turns]
+    assert outcomes.count(Outcome.ANSWERED) == 1
+    assert outcomes.count(Outcome.STALE) == 19
+    stored = Progress.decode((await workers[0].store.redis.get(workers[0].store.key(ME))).decode())
+    assert stored.version == 5 and len([a for a in stored.answers if a[0] == "perpetrator"]) == 1
+
+
+async def test_a_worker_with_an_old_copy_still_applies_a_new_answer(new_engine) -> None:
+    a, b = new_engine(), new_engine()
+    turn = await typed(a, ME, "hi")
+    await b.handle(ME, Start())  # b now holds the welcome step
+    turn = await click(a, ME, turn, "start")  # a moves on; b's copy is out of date
+    answered = await click(b, ME, turn, "handling")
+    assert answered.outcome is Outcome.ANSWERED
+    assert question(answered).step == "support"
+
+
+async def test_many_mixed_turns_for_one_user_lose_nothing(new_engine) -> None:
+    """Waves of 8 simultaneous typed turns on 8 workers: each applies once, in some order."""
+    workers = [new_engine() for _ in range(8)]
+    await typed(workers[0], ME, "hi", "1", "1", "1")
+    version = 4
+    for wave in (["back", "1", "help", "2", "back", "1", "nonsense", "back"],) * 5:
+        turns = await asyncio.gather(
+            *(w.handle(ME, Say(t)) for w, t in zip(workers, wave, strict=True))
+        )
+        version += sum(
+            bool(t.answered)
+            or (
+                t.outcome is Outcome.BACK
+                and t.step is not None
+                and "nothing to go back" not in str(t.replies[0])
+            )
+            for t in turns
+        )
+    stored = Progress.decode((await workers[0].store.redis.get(workers[0].store.key(ME))).decode())
+    assert stored.version == version
+    assert len(stored.answers) == len({s for s, _ in stored.answers})  # no step answered twice
+
+
+async def test_only_ids_and_numbers_are_stored_and_expiry_is_set(
+    engine: Engine, store: Store
+) -> None:
+    await typed(
+        engine,
+        ME,
+        "hello there, my head of year is posting about me",
+        "1",
+        "2",
+        "1",
+        "pupil and parent",
+        "yes",
+        "no",
+        "no",
+        "1 2 3 4",
+        "1",
+        "1",
+        "1",
+    )
+    raw = (await store.redis.get(store.key(ME))).decode()
+    version, started, updated, step, answers = raw.split("|")
+    assert version.isdigit() and started.isdigit() and updated.isdigit()
+    assert step in IDS
+    words = set(re.split(r"[;=,]", answers))
+    assert words <= IDS, words - IDS
+    ttl = await store.redis.ttl(store.key(ME))
+    assert 29 * 86_400 < ttl <= 30 * 86_400
+    assert await store.redis.memory_usage(store.key(ME)) <= 512
+
+
+async def test_an_identical_write_by_another_turn_is_still_a_conflict(store: Store) -> None:
+    """Two workers deciding the same answer write equal values: only the first applies."""
+    old = Progress("welcome", version=1, started=1, updated=1)
+    new = old.advance("role", ("start",), 2)
+    await store.commit(ME, None, old)
+    assert (await store.commit(ME, old, new)) == (True, new)
+    assert (await store.commit(ME, old, new)) == (False, new)
+
+
+async def test_retries_of_a_delivery_are_recognised(store: Store) -> None:
+    assert await store.first_delivery("Ev1") is True
+    assert await store.first_delivery("Ev1") is False
+    assert 0 < await store.redis.ttl(f"{store.prefix}:seen:Ev1") <= 900
+
+
+async def test_an_unreachable_redis_fails_fast_and_clearly() -> None:
+    dead = Store(client("redis://127.0.0.1:1/0"), ttl_seconds=60)
+    engine = Engine(FLOW, dead, ttl_days=1)
+    started = time.monotonic()
+    try:
+        await engine.handle(ME, Start())
+    except StoreUnavailable:
+        pass
+    else:
+        raise AssertionError("expected StoreUnavailable")
+    assert time.monotonic() - started < 3
+    await dead.redis.aclose()
