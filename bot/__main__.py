@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
+from . import logs
 from .config import ConfigError, Settings
 
 
@@ -16,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default="local", help="whose progress to use (default: local)")
     commands.add_parser("diagram", help="print the state machine as Mermaid")
+    serve = commands.add_parser("serve", help="serve Slack and Teams over HTTP")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=_port(os.environ.get("PORT")))
     args = parser.parse_args(argv)
 
     if args.command == "diagram":
@@ -28,10 +33,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "chat":
             logging.basicConfig(level=logging.WARNING)
             return asyncio.run(_chat(settings, args.user))
+        if args.command == "serve":
+            logs.configure(logging.INFO)
+            asyncio.run(_serve(settings, args.host, args.port))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _port(raw: str | None) -> int:
+    return int(raw) if raw and raw.isdigit() else 3000
 
 
 async def _chat(settings: Settings, user: str) -> int:
@@ -40,6 +52,19 @@ async def _chat(settings: Settings, user: str) -> int:
 
     async with running_engine(settings) as engine:
         return await console.chat(engine, user, sys.stdin, sys.stdout)
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    from .runtime import running_engine
+    from .web import serve
+
+    if settings.teams and settings.teams.allow_unauthenticated:
+        logging.getLogger("bot").warning(
+            "TEAMS_ALLOW_UNAUTHENTICATED=1: /api/messages accepts unauthenticated activities. "
+            "For local development and tests only."
+        )
+    async with running_engine(settings) as engine:
+        await serve(settings, engine, host, port)
 
 
 if __name__ == "__main__":

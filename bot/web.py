@@ -1,0 +1,70 @@
+"""The one aiohttp process that serves every platform, plus health and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from conversation.engine import Engine
+
+from .config import Settings
+
+log = logging.getLogger("bot.web")
+
+MAX_BODY = 256 * 1024
+"""Bigger requests are refused (413) before they are parsed: no platform sends more."""
+
+ENGINE = web.AppKey("engine", Engine)
+
+
+def create_app(settings: Settings, engine: Engine) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    app[ENGINE] = engine
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    if settings.slack:
+        from adapters import slack
+
+        slack.attach(app, engine, settings.slack)
+    if settings.teams:
+        from adapters import teams
+
+        teams.attach(app, engine, settings.teams)
+    else:
+        # With no app id the Bot Framework SDK would accept anyone's activities and reply
+        # to any serviceUrl they name; refuse everything instead.
+        app.router.add_post("/api/messages", _unauthorised)
+    return app
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    ready = await request.app[ENGINE].store.ping()
+    return web.json_response(
+        {"redis": "ok" if ready else "unavailable"}, status=200 if ready else 503
+    )
+
+
+async def _unauthorised(request: web.Request) -> web.Response:
+    return web.json_response({"error": "Teams is not configured (MicrosoftAppId)"}, status=401)
+
+
+async def serve(settings: Settings, engine: Engine, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then let in-flight turns finish before closing."""
+    runner = web.AppRunner(create_app(settings, engine), shutdown_timeout=10)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("serving", extra={"host": host, "port": port})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await runner.cleanup()
