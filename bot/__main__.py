@@ -1,4 +1,4 @@
-"""`python -m bot chat | diagram | serve`: the one entry point for every way to run the bot."""
+"""`python -m bot chat | diagram | serve | teams-package`: the one entry point for every way to run the bot."""
 
 from __future__ import annotations
 
@@ -21,12 +21,24 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve Slack and Teams over HTTP")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=_port(os.environ.get("PORT")))
+    package = commands.add_parser("teams-package", help="write the Teams app package (zip)")
+    package.add_argument("--app-id", required=True, help="the Azure Bot's Microsoft App ID")
+    package.add_argument("--out", default="teams-app.zip", help="where to write the zip")
     args = parser.parse_args(argv)
 
     if args.command == "diagram":
         from conversation import flow, machine
 
         print(machine.mermaid(flow.load()))
+        return 0
+    if args.command == "teams-package":
+        from .teams_package import write_package
+
+        try:
+            print(write_package(args.app_id, args.out))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     try:
         settings = Settings.from_env()
