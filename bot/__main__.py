@@ -1,4 +1,4 @@
-"""`python -m bot chat | diagram | serve | teams-package`: the one entry point for every way to run the bot."""
+"""`python -m bot chat | diagram | serve | teams-package`: every way to run the bot."""
 
 from __future__ import annotations
 
