@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve Slack and Teams over HTTP")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=_port(os.environ.get("PORT")))
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     package = commands.add_parser("teams-package", help="write the Teams app package (zip)")
     package.add_argument("--app-id", required=True, help="the Azure Bot's Microsoft App ID")
     package.add_argument("--out", default="teams-app.zip", help="where to write the zip")
@@ -47,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_chat(settings, args.user))
         if args.command == "serve":
             logs.configure(logging.INFO)
-            asyncio.run(_serve(settings, args.host, args.port))
+            if args.workers > 1:
+                from . import workers
+
+                return workers.run(settings, args.host, args.port, args.workers)
+            from .runtime import serve_forever
+
+            asyncio.run(serve_forever(settings, args.host, args.port))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -64,19 +71,6 @@ async def _chat(settings: Settings, user: str) -> int:
 
     async with running_engine(settings) as engine:
         return await console.chat(engine, user, sys.stdin, sys.stdout)
-
-
-async def _serve(settings: Settings, host: str, port: int) -> None:
-    from .runtime import running_engine
-    from .web import serve
-
-    if settings.teams and settings.teams.allow_unauthenticated:
-        logging.getLogger("bot").warning(
-            "TEAMS_ALLOW_UNAUTHENTICATED=1: /api/messages accepts unauthenticated activities. "
-            "For local development and tests only."
-        )
-    async with running_engine(settings) as engine:
-        await serve(settings, engine, host, port)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from conversation import flow
@@ -18,3 +19,15 @@ async def running_engine(settings: Settings) -> AsyncIterator[Engine]:
     async with connect(settings) as redis:
         store = Store(redis, ttl_seconds=settings.ttl_seconds)
         yield Engine(flow.load(), store, settings.ttl_days, log_salt=settings.log_salt)
+
+
+async def serve_forever(settings: Settings, host: str, port: int, reuse_port: bool = False) -> None:
+    from .web import serve
+
+    if settings.teams and settings.teams.allow_unauthenticated:
+        logging.getLogger("bot").warning(
+            "TEAMS_ALLOW_UNAUTHENTICATED=1: /api/messages accepts unauthenticated activities. "
+            "For local development and tests only."
+        )
+    async with running_engine(settings) as engine:
+        await serve(settings, engine, host, port, reuse_port=reuse_port)

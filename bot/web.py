@@ -55,11 +55,13 @@ async def _unauthorised(request: web.Request) -> web.Response:
     return web.json_response({"error": "Teams is not configured (MicrosoftAppId)"}, status=401)
 
 
-async def serve(settings: Settings, engine: Engine, host: str, port: int) -> None:
+async def serve(
+    settings: Settings, engine: Engine, host: str, port: int, reuse_port: bool = False
+) -> None:
     """Serve until SIGTERM or SIGINT, then let in-flight turns finish before closing."""
     runner = web.AppRunner(create_app(settings, engine), shutdown_timeout=10)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
     log.info("serving", extra={"host": host, "port": port})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import Settings
@@ -44,30 +47,37 @@ async def test_not_ready_while_redis_is_unreachable() -> None:
     await dead.store.redis.aclose()
 
 
-def test_serve_logs_json_and_stops_cleanly_on_sigterm(redis_url: str) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_logs_json_and_stops_cleanly_on_sigterm(redis_url: str, workers: int) -> None:
     port = _free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(port)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
+        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--workers", str(workers)],
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[dict] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(json.loads(x)) for x in proc.stderr if x.startswith("{")],
+        daemon=True,
+    ).start()
+    events: list[str] = []
+
+    def web_events_until(count: int) -> None:
+        while len(events) < count:
+            line = lines.get(timeout=20)
+            if line["logger"] == "bot.web":
+                events.append(line["event"])
+
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("serve never became ready")
+        web_events_until(workers)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            assert r.status == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
+        web_events_until(2 * workers)
     finally:
         proc.kill()
-    lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
-    assert [x["event"] for x in lines if x["logger"] == "bot.web"] == ["serving", "stopping"]
+    assert events == ["serving"] * workers + ["stopping"] * workers
