@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
@@ -27,8 +27,16 @@ _CLIENT_OPTIONS = {
 }
 
 
-def client(url: str) -> Redis:
-    return Redis.from_url(url, **_CLIENT_OPTIONS)
+def client(url: str, max_connections: int = 64) -> Redis:
+    """A client whose pool waits (up to 2 s) for a free connection under load.
+
+    redis-py's default pool raises "Too many connections" at once when 100 are busy,
+    which turned a burst of users into errors in the benchmark.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=2, **_CLIENT_OPTIONS
+    )
+    return Redis(connection_pool=pool)
 
 
 @contextlib.asynccontextmanager

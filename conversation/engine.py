@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 
-from .flow import Flow, Step
+from .flow import Flow
 from .guidance import build as build_guidance
 from .guidance import paragraphs
 from .machine import FlowMachine
@@ -66,6 +66,7 @@ class Engine:
         self._machine = FlowMachine(flow)
         self._salt = log_salt if log_salt is not None else os.urandom(16)
         self._steps = {s.id: s for s in flow.steps}
+        self._known = {(s.id, o.id) for s in flow.steps for o in s.options}
 
     async def handle(self, user: UserKey, inp: Input) -> Turn:
         started = time.perf_counter()
@@ -210,17 +211,17 @@ class Engine:
         )
 
     def _valid(self, progress: Progress) -> bool:
-        def known(step_id: str, ids: tuple[str, ...] = ()) -> bool:
-            step: Step | None = self._steps.get(step_id)
-            return step is not None and all(step.option(i) for i in ids)
-
-        return known(progress.step) and all(known(s, ids) for s, ids in progress.answers)
+        return progress.step in self._steps and all(
+            (step, i) in self._known for step, ids in progress.answers for i in ids
+        )
 
     def _now(self) -> int:
         return int(self.clock())
 
     def _log(self, user: UserKey, turn: Turn, started: float) -> None:
         """One line per turn: never the user's words or answers, and the user only hashed."""
+        if not log.isEnabledFor(logging.INFO):
+            return
         who = hashlib.blake2b(
             f"{user.platform}:{user.workspace}:{user.user}".encode(), key=self._salt, digest_size=8
         ).hexdigest()

@@ -59,16 +59,27 @@ def _check(condition: Condition) -> Callable[[EventData], bool]:
 
 
 class FlowMachine:
-    """Decides the next step; the one place the branching of the flowchart is applied."""
+    """Decides the next step; the one place the branching of the flowchart is applied.
+
+    The machine's answer depends only on the step and the answers its conditions read,
+    so each distinct case is decided by the machine once and remembered (at most a few
+    thousand cases), which keeps transitions' per-event overhead off the hot path.
+    """
 
     def __init__(self, flow: Flow) -> None:
         self._machine = Machine(model=None, **definition(flow))
         self._answer = self._machine.events[ANSWER]
+        self._read = tuple(dict.fromkeys(s.ask_if.step for s in flow.steps if s.ask_if is not None))
+        self._decided: dict[tuple, str] = {}
 
     def next_step(self, step: str, answers: Answers) -> str:
+        case = (step, *(answers.get(s) for s in self._read))
+        if (known := self._decided.get(case)) is not None:
+            return known
         model = _Model(step, answers)
         if not self._answer.trigger(model):
             raise ValueError(f"no step follows {step!r}")
+        self._decided[case] = model.state
         return model.state
 
 

@@ -13,8 +13,7 @@ import pytest
 from conversation import flow, plaintext
 from conversation.engine import Engine
 from conversation.messages import Choose, Guidance, Outcome, Question, Start, UserKey
-
-from .paths import Path, paths
+from conversation.paths import Path, paths
 
 FLOW = flow.load()
 ALL_PATHS = list(paths(FLOW))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import combinations
 
-from conversation.flow import Flow, Step
-from conversation.machine import FlowMachine
+from .flow import Flow, Step
+from .machine import FlowMachine
 
 Path = tuple[tuple[str, tuple[str, ...]], ...]
 
