@@ -67,6 +67,8 @@ class Engine:
         self._salt = log_salt if log_salt is not None else os.urandom(16)
         self._steps = {s.id: s for s in flow.steps}
         self._known = {(s.id, o.id) for s in flow.steps for o in s.options}
+        # Being at a branch step reveals an answer, so logs name only steps all users see.
+        self._loggable = {s.id for s in flow.steps if s.ask_if is None}
 
     async def handle(self, user: UserKey, inp: Input) -> Turn:
         started = time.perf_counter()
@@ -230,7 +232,7 @@ class Engine:
             extra={
                 "platform": user.platform,
                 "user_hash": who,
-                "step": turn.step,
+                "step": turn.step if turn.step in self._loggable or not turn.step else "branch",
                 "outcome": turn.outcome.value,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
             },

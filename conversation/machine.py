@@ -7,6 +7,7 @@ The machine is built with `model=None` and shared by every user: a turn fires th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,10 @@ from transitions import EventData, Machine
 from .flow import Answers, Condition, Flow
 
 ANSWER = "answer"
+
+# transitions logs every state entered and left at INFO; a state name can reveal an
+# answer ("sexual"), so only its warnings may reach the logs.
+logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 @dataclass(slots=True)
