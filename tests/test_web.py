@@ -17,13 +17,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import Settings
+from bot.local_redis import free_port
 from bot.redis_connection import client
 from bot.web import create_app
 from conversation import flow
 from conversation.engine import Engine
 from conversation.store import Store
-
-from .conftest import _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +48,7 @@ async def test_not_ready_while_redis_is_unreachable() -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_logs_json_and_stops_cleanly_on_sigterm(redis_url: str, workers: int) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(port)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--workers", str(workers)],
