@@ -1,0 +1,112 @@
+"""A local stand-in for the Bot Framework Connector API that records what the bot sends.
+
+It accepts the calls a Teams bot makes (send, reply, update, create a 1:1 conversation)
+on 127.0.0.1, answers each like the real service with a new id, and keeps every call for
+the tests to read.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    conversation: str | None
+    activity_id: str | None
+    """The id in the path: replied to (POST) or replaced (PUT)."""
+    body: dict[str, Any]
+    created: str
+    """The id this call gave back: the new activity's, or the new conversation's."""
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        for attachment in self.body.get("attachments") or ():
+            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
+                return attachment["content"]
+        return None
+
+    @property
+    def text(self) -> str:
+        return self.body.get("text") or ""
+
+
+@dataclass
+class Connector:
+    calls: list[Call] = field(default_factory=list)
+    refuse_create: bool = False
+    refuse_update: bool = False
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    server: TestServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("/"))
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        base = "/v3/conversations/{conversation}/activities"
+        app.router.add_post("/v3/conversations", self._create)
+        app.router.add_post(base, self._send)
+        app.router.add_post(base + "/{activity}", self._send)
+        app.router.add_put(base + "/{activity}", self._update)
+        return app
+
+    async def __aenter__(self) -> Connector:
+        self.server = TestServer(self.app(), host="127.0.0.1")
+        await self.server.start_server()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        await self.server.close()
+
+    # --- reading what was sent ----------------------------------------------------------
+
+    def sent_to(self, conversation: str) -> list[Call]:
+        return [c for c in self.calls if c.method == "POST" and c.conversation == conversation]
+
+    def updates(self, conversation: str) -> list[Call]:
+        return [c for c in self.calls if c.method == "PUT" and c.conversation == conversation]
+
+    def created(self) -> list[Call]:
+        return [c for c in self.calls if c.conversation is None]
+
+    # --- the API ------------------------------------------------------------------------
+
+    async def _create(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if self.refuse_create:
+            return web.json_response({"error": {"code": "Forbidden"}}, status=403)
+        made = f"a:private-{next(self._ids)}"
+        self.calls.append(Call("POST", None, None, body, made))
+        return web.json_response({"id": made}, status=201)
+
+    async def _send(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        made = f"activity-{next(self._ids)}"
+        self.calls.append(
+            Call(
+                "POST",
+                request.match_info["conversation"],
+                request.match_info.get("activity"),
+                body,
+                made,
+            )
+        )
+        return web.json_response({"id": made}, status=201)
+
+    async def _update(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if self.refuse_update:
+            return web.json_response({"error": {"code": "NotFound"}}, status=404)
+        replaced = request.match_info["activity"]
+        self.calls.append(Call("PUT", request.match_info["conversation"], replaced, body, replaced))
+        return web.json_response({"id": replaced})

@@ -1,0 +1,704 @@
+"""Teams over HTTP: activities in as the Bot Framework Connector sends them, real Redis,
+and a local stand-in of the Connector API recording everything the bot sends back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+import zlib
+from collections.abc import AsyncIterator
+from itertools import count
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from botbuilder.core import TurnContext
+from botbuilder.core.adapters import TestAdapter
+from botbuilder.schema import Activity
+
+from adapters import teams
+from bot.__main__ import main as cli
+from bot.config import Settings, TeamsSettings
+from bot.local_redis import free_port
+from bot.logs import JsonFormatter
+from bot.redis_connection import client
+from bot.teams_package import write_package
+from bot.web import create_app
+from conversation import flow
+from conversation.engine import Engine
+from conversation.messages import UserKey
+from conversation.store import Store
+
+from .teams_standin import Call, Connector
+from .test_paths import ALL_PATHS, check_guidance, expected_steps
+from .test_privacy import forbidden
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOW = flow.load()
+TENANT = "tenant-5c1e8d"
+APP_ID = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+UNAUTHENTICATED = TeamsSettings("", "", "MultiTenant", "", allow_unauthenticated=True)
+NOTICES = FLOW.notices
+
+
+# --- driving the bot like Teams does --------------------------------------------------------------
+
+
+class TeamsUser:
+    """One person in one tenant, posting activities the way Teams delivers them."""
+
+    _ids = count(1)
+
+    def __init__(self, post: Any, connector: Connector, name: str = "alice") -> None:
+        self._post = post
+        self.connector = connector
+        self.id = f"29:1{name}-teams-id"
+        self.aad = f"aad-{name}-00000000"
+        self.chat = f"a:1{name}-personal-chat"
+        self.key = UserKey("teams", TENANT, self.aad)
+
+    def activity(self, chat: str | None = None, kind: str = "personal", **fields: Any) -> dict:
+        chat = chat or self.chat
+        conversation: dict[str, Any] = {"id": chat, "conversationType": kind, "tenantId": TENANT}
+        if kind != "personal":
+            conversation["isGroup"] = True
+        return {
+            "type": "message",
+            "id": f"1700000000{next(self._ids):06d}",
+            "timestamp": "2025-01-01T00:00:00.000Z",
+            "channelId": "msteams",
+            "serviceUrl": self.connector.url,
+            "from": {"id": self.id, "name": "Alice", "aadObjectId": self.aad},
+            "recipient": {"id": "28:bot-id", "name": "Guide"},
+            "conversation": conversation,
+            "channelData": {"tenant": {"id": TENANT}},
+            "locale": "en-GB",
+            **fields,
+        }
+
+    async def post(self, body: dict | bytes) -> int:
+        return await self._post(body)
+
+    async def install(self) -> int:
+        return await self.post(
+            self.activity(
+                type="conversationUpdate", membersAdded=[{"id": "28:bot-id"}, {"id": self.id}]
+            )
+        )
+
+    async def say(self, text: str, chat: str | None = None, kind: str = "personal") -> int:
+        return await self.post(self.activity(chat, kind, text=text, textFormat="plain"))
+
+    def question(self) -> Call:
+        """The newest question card in the 1:1 chat: the one with buttons."""
+        cards = [c for c in self.connector.sent_to(self.chat) if c.card and actions(c.card)]
+        assert cards, "no question card was sent"
+        return cards[-1]
+
+    async def answer(self, *ids: str, card: Call | None = None) -> int:
+        """Click a button, or tick options and press Continue, on a card."""
+        card = card or self.question()
+        if len(ids) == 1 and not choice_set(card.card):
+            (value,) = [a["data"] for a in actions(card.card) if a["data"].get("option") == ids[0]]
+        else:
+            offered = {c["value"] for c in choice_set(card.card)["choices"]}
+            assert set(ids) <= offered
+            (submit,) = actions(card.card)
+            value = {**submit["data"], teams.MULTI_INPUT: ",".join(ids)}
+        return await self.post(self.activity(value=value, replyToId=card.created, text=""))
+
+    async def walk(self, path: tuple) -> None:
+        await self.install()
+        for step, ids in path:
+            assert step_of(self.question()) == step
+            assert await self.answer(*ids) == 201
+
+
+def actions(card: dict) -> list[dict]:
+    return [a for block in card["body"] if block["type"] == "ActionSet" for a in block["actions"]]
+
+
+def choice_set(card: dict) -> dict | None:
+    return next((b for b in card["body"] if b["type"] == "Input.ChoiceSet"), None)
+
+
+def step_of(call: Call) -> str:
+    title = call.card["body"][0]["text"]
+    return next(s.id for s in FLOW.steps if s.title == title)
+
+
+def words(call: Call) -> str:
+    """Everything a card or message shows, as one string."""
+    return json.dumps(call.body, ensure_ascii=False)
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[Connector]:
+    async with Connector() as c:
+        yield c
+
+
+def _serve(settings: Settings, engine: Engine) -> TestClient:
+    return TestClient(TestServer(create_app(settings, engine)))
+
+
+def poster(http: TestClient):
+    async def post(body: dict | bytes) -> int:
+        if isinstance(body, bytes):
+            response = await http.post(
+                "/api/messages", data=body, headers={"Content-Type": "application/json"}
+            )
+        else:
+            response = await http.post("/api/messages", json=body)
+        await response.release()
+        return response.status
+
+    return post
+
+
+@pytest.fixture
+async def http(engine: Engine) -> AsyncIterator[TestClient]:
+    async with _serve(Settings(teams=UNAUTHENTICATED), engine) as client_:
+        yield client_
+
+
+@pytest.fixture
+def alice(http: TestClient, connector: Connector) -> TeamsUser:
+    return TeamsUser(poster(http), connector)
+
+
+async def stored(redis, prefix: str) -> list[bytes]:
+    return sorted([k async for k in redis.scan_iter(f"{prefix}:*")])
+
+
+def check_cards(connector: Connector) -> None:
+    """Every card: Adaptive Cards 1.4 or lower, with a plain-text fallback and summary."""
+    cards = [c for c in connector.calls if c.card]
+    assert cards
+    for call in cards:
+        version = tuple(int(x) for x in call.card["version"].split("."))
+        assert version <= (1, 4)
+        assert call.card["fallbackText"].strip() and call.body["summary"].strip()
+        assert "**" not in call.body["summary"]
+        for action in actions(call.card):
+            assert action["type"] == "Action.Submit" and action["data"]["token"]
+
+
+# --- whole conversations --------------------------------------------------------------------------
+
+
+def _path(**want: tuple[str, ...]) -> tuple:
+    return next(p for p in ALL_PATHS if all(dict(p).get(k) == v for k, v in want.items()))
+
+
+PATHS = {
+    "unknown perpetrator, harmful content": _path(
+        perpetrator=("unknown",), types=("content",), police=("yes",)
+    ),
+    "staff and parent, every kind of abuse": _path(
+        perpetrator=("staff", "parent"), types=("calls", "sexual", "content", "other")
+    ),
+    "for a colleague who is the head": _path(
+        role=("handling",), lead=("yes",), criteria=("not_sure",), types=("other",)
+    ),
+    "a pupil, sexual harassment, police not sure": _path(
+        perpetrator=("pupil",), police=("not_sure",), types=("sexual",)
+    ),
+}
+
+
+async def test_installing_the_app_sends_the_welcome_with_a_start_button(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    assert await alice.install() == 201
+    (welcome,) = connector.calls
+    assert welcome.conversation == alice.chat and step_of(welcome) == "welcome"
+    (start,) = actions(welcome.card)
+    assert start["title"] == "Start" and start["data"]["option"] == "start"
+    assert "999" in welcome.body["summary"]  # the danger line, in the plain-text fallback
+    check_cards(connector)
+
+
+@pytest.mark.parametrize("name", PATHS)
+async def test_a_whole_path_by_buttons_ends_with_the_checklist_in_the_1to1_chat(
+    alice: TeamsUser, connector: Connector, name: str
+) -> None:
+    path = PATHS[name]
+    await alice.walk(path)
+    sent = connector.sent_to(alice.chat)
+    asked = [step_of(c) for c in sent if c.card and actions(c.card)]
+    assert asked == [*expected_steps(dict(path)), "summary"]
+
+    # Every answered card was replaced in place by the answer, without buttons.
+    updates = connector.updates(alice.chat)
+    assert [u.activity_id for u in updates] == [c.created for c in sent if c.card][: len(path)]
+    for update, (step, ids) in zip(updates, path, strict=True):
+        assert not actions(update.card)
+        labels = [o.label for o in FLOW.step(step).options if o.id in ids]
+        assert all(label in words(update) for label in labels)
+
+    # The checklist: a card plus its text, in the 1:1 chat, with its links.
+    (guidance,) = [c for c in sent if c.card and c.text]
+    check_guidance(guidance.text, dict(path))
+    card_text = words(guidance)
+    assert "[Police.uk](https://www.police.uk/)" in card_text
+    assert "https://www.npcc.police.uk/" in card_text
+    assert connector.created() == []  # no other conversation was opened
+    check_cards(connector)
+
+
+async def test_typed_answers_work_and_update_the_card_they_answer(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    await alice.install()
+    typed = ["start", "2", "continue", "not known", "not sure", "1", "calls and content"]
+    for text in typed:
+        card = alice.question()
+        assert await alice.say(text) == 201
+        assert connector.updates(alice.chat)[-1].activity_id == card.created
+    assert step_of(alice.question()) == "calls"
+    await alice.say("next")
+    await alice.say("ok")
+    sent = connector.sent_to(alice.chat)
+    guidance = next(c for c in sent if c.card and c.text)
+    assert "As the perpetrator is not known, report the content" in guidance.text
+    assert step_of(alice.question()) == "summary"
+    assert len(connector.updates(alice.chat)) == len(typed) + 2
+
+
+async def test_the_bot_command_starts_and_later_resumes(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    await alice.say(teams.COMMAND)
+    assert step_of(alice.question()) == "welcome"
+    await alice.answer("start")
+    await alice.answer("affected")
+    await alice.say(teams.COMMAND)
+    notice, card = connector.sent_to(alice.chat)[-2:]
+    assert notice.text.startswith("Welcome back") and "Support" in notice.text
+    assert step_of(card) == "support"
+
+
+async def test_send_it_again_and_delete_my_answers(
+    alice: TeamsUser, connector: Connector, redis, prefix: str
+) -> None:
+    await alice.walk(PATHS["for a colleague who is the head"])
+    before = len(connector.sent_to(alice.chat))
+    await alice.answer("resend")
+    again = connector.sent_to(alice.chat)[before:]
+    assert "checklist" in again[0].card["body"][0]["text"].lower()
+    assert await stored(redis, prefix)
+    await alice.say("delete my data")
+    assert connector.sent_to(alice.chat)[-1].text.startswith("Done: I no longer hold")
+    assert [k for k in await stored(redis, prefix) if b":seen:" not in k] == []
+
+
+async def test_if_a_card_cannot_be_updated_the_conversation_still_goes_on(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    await alice.install()
+    connector.refuse_update = True
+    assert await alice.answer("start") == 201
+    assert step_of(alice.question()) == "role"
+    assert connector.updates(alice.chat) == []
+
+
+# --- channels and group chats ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["channel", "groupChat"])
+async def test_a_start_in_a_channel_moves_to_a_1to1_chat_and_says_nothing_else_there(
+    alice: TeamsUser, connector: Connector, kind: str
+) -> None:
+    room = "19:room-4f2a@thread.tacv2"
+    mention = "<at>Guide</at> report-harassment"
+    assert await alice.say(mention, chat=room, kind=kind) == 201
+    (created,) = connector.created()
+    assert created.body["members"] == [{"id": alice.id}]
+    assert created.body["isGroup"] is False
+    assert created.body["channelData"] == {"tenant": {"id": TENANT}}  # what Teams reads
+    private = created.created
+    (welcome,) = connector.sent_to(private)
+    assert step_of(welcome) == "welcome"
+
+    alice.chat = private  # the conversation carries on in the new 1:1 chat
+    await alice.answer("start")
+    for step, ids in PATHS["staff and parent, every kind of abuse"][1:]:
+        assert step_of(alice.question()) == step
+        await alice.answer(*ids)
+    assert any("checklist" in (c.text or "") for c in connector.sent_to(private))
+
+    in_room = [c for c in connector.calls if c.conversation == room]
+    assert [(c.method, c.text, c.card) for c in in_room] == [("POST", teams.MOVED_PRIVATE, None)]
+
+
+async def test_if_the_private_chat_cannot_be_opened_the_channel_gets_only_a_hint(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    connector.refuse_create = True
+    room = "19:room-77@thread.tacv2"
+    assert await alice.say("<at>Guide</at> hello", chat=room, kind="channel") == 201
+    assert [(c.conversation, c.text, c.card) for c in connector.calls] == [
+        (room, teams.CANNOT_MOVE, None)
+    ]
+
+
+async def test_being_added_to_a_team_says_nothing_and_stores_nothing(
+    alice: TeamsUser, connector: Connector, redis, prefix: str
+) -> None:
+    added = alice.activity(
+        "19:general@thread.tacv2",
+        "channel",
+        type="conversationUpdate",
+        membersAdded=[{"id": "28:bot-id"}],
+    )
+    assert await alice.post(added) == 201
+    assert connector.calls == [] and await stored(redis, prefix) == []
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+
+async def test_with_no_app_id_every_request_is_refused_and_nothing_stored_or_sent(
+    engine: Engine, connector: Connector, redis, prefix: str
+) -> None:
+    async with _serve(Settings(teams=None), engine) as http:
+        mallory = TeamsUser(poster(http), connector, "mallory")
+        assert await mallory.install() == 401
+        assert await mallory.say(teams.COMMAND) == 401
+        assert await mallory.say("hello", chat="19:x@thread.tacv2", kind="channel") == 401
+        assert await mallory.post(b"{not json") == 401
+    assert connector.calls == [] and await stored(redis, prefix) == []
+
+
+async def test_with_an_app_id_an_unsigned_activity_is_refused(
+    engine: Engine, connector: Connector, redis, prefix: str
+) -> None:
+    settings = TeamsSettings(APP_ID, "secret", "MultiTenant", "", allow_unauthenticated=False)
+    async with _serve(Settings(teams=settings), engine) as http:
+        mallory = TeamsUser(poster(http), connector, "mallory")
+        assert await mallory.install() == 401
+        assert await mallory.say(teams.COMMAND) == 401
+    assert connector.calls == [] and await stored(redis, prefix) == []
+
+
+def _malformed(service_url: str) -> dict[str, Any]:
+    good = TeamsUser(None, SimpleNamespace(url=service_url), "x").activity(text="hi")
+    without = lambda *keys: {k: v for k, v in good.items() if k not in keys}  # noqa: E731
+    return {
+        "not json": b"{'type': 'message'",
+        "a list": b"[]",
+        "no type": without("type"),
+        "a number as type": {**good, "type": 7},
+        "from is a string": {**good, "from": "29:someone"},
+        "no from": without("from"),
+        "no conversation": without("conversation"),
+        "no serviceUrl": without("serviceUrl"),
+        "a serviceUrl that is not http": {**good, "serviceUrl": "file:///etc/passwd"},
+        "no id": without("id"),
+        "no tenant": {
+            **without("channelData"),
+            "conversation": {"id": "a:1", "conversationType": "personal"},
+        },
+        "a token that is not a string": {**good, "value": {"token": 12, "option": "start"}},
+        "an option that is not a string": {**good, "value": {"token": "1-1", "option": ["a"]}},
+        "a bad timestamp": {**good, "timestamp": "yesterday"},
+    }
+
+
+@pytest.mark.parametrize("name", list(_malformed("http://127.0.0.1:9/")))
+async def test_malformed_activities_are_refused_with_400(
+    http: TestClient, connector: Connector, redis, prefix: str, name: str
+) -> None:
+    body = _malformed(connector.url)[name]
+    assert await poster(http)(body) == 400
+    assert connector.calls == [] and await stored(redis, prefix) == []
+
+
+# --- stale, double and re-delivered ---------------------------------------------------------------
+
+
+async def test_a_click_on_an_old_card_changes_nothing_and_shows_the_current_question(
+    alice: TeamsUser, connector: Connector, redis, store: Store
+) -> None:
+    await alice.install()
+    welcome = alice.question()
+    await alice.answer("start")
+    await alice.answer("affected")
+    state = await redis.get(store.key(alice.key))
+    calls = len(connector.calls)
+
+    assert await alice.answer("start", card=welcome) == 201
+    assert await redis.get(store.key(alice.key)) == state
+    notice, current = connector.calls[calls:]
+    assert notice.text == NOTICES["stale"] and step_of(current) == "support"
+    assert connector.updates(alice.chat)[-1].activity_id != welcome.created
+
+
+async def test_a_double_click_counts_once(
+    alice: TeamsUser, connector: Connector, redis, store: Store
+) -> None:
+    await alice.install()
+    await alice.answer("start")
+    role = alice.question()
+    assert await alice.answer("handling", card=role) == 201
+    state = await redis.get(store.key(alice.key))
+    assert await alice.answer("handling", card=role) == 201
+    assert await redis.get(store.key(alice.key)) == state
+    assert [u.activity_id for u in connector.updates(alice.chat)].count(role.created) == 1
+    assert connector.calls[-2].text == NOTICES["stale"]
+    assert [step_of(c) for c in connector.sent_to(alice.chat) if c.card and actions(c.card)] == [
+        "welcome",
+        "role",
+        "support",
+        "support",
+    ]
+
+
+@pytest.mark.parametrize("kind", ["message", "conversationUpdate", "submit"])
+async def test_a_redelivered_activity_is_dropped(
+    alice: TeamsUser, connector: Connector, redis, store: Store, kind: str
+) -> None:
+    if kind == "message":
+        activity = alice.activity(text="hello")
+    elif kind == "conversationUpdate":
+        activity = alice.activity(type="conversationUpdate", membersAdded=[{"id": "28:bot-id"}])
+    else:
+        await alice.install()
+        card = alice.question()
+        value = actions(card.card)[0]["data"]
+        activity = alice.activity(value=value, replyToId=card.created)
+    assert await alice.post(activity) == 201
+    state, calls = await redis.get(store.key(alice.key)), list(connector.calls)
+    assert state
+    # Teams re-sends after 15 s without an answer; the same id must change nothing.
+    assert await alice.post(activity) == 201
+    assert await redis.get(store.key(alice.key)) == state and connector.calls == calls
+
+
+# --- failures and privacy -------------------------------------------------------------------------
+
+
+async def test_when_redis_is_unreachable_the_user_gets_a_polite_message(
+    connector: Connector,
+) -> None:
+    dead = Engine(FLOW, Store(client("redis://127.0.0.1:1/0"), 60), ttl_days=30)
+    async with _serve(Settings(teams=UNAUTHENTICATED), dead) as http:
+        alice = TeamsUser(poster(http), connector)
+        started = time.monotonic()
+        assert await alice.say("hello") == 201
+        assert await alice.install() == 201
+        assert time.monotonic() - started < 5
+    assert [c.text for c in connector.calls] == [dead.notice("unavailable").text] * 2
+    await dead.store.redis.aclose()
+
+
+async def test_logs_carry_nothing_the_user_typed_or_chose(
+    alice: TeamsUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "my deputy keeps sharing zebrafinch memes about me on instagram"
+    await alice.say(secret)
+    await alice.say(secret)
+    await alice.walk(PATHS["staff and parent, every kind of abuse"])
+    logged = "\n".join(f"{r.name} {r.getMessage()} {r.__dict__}" for r in caplog.records)
+    for word in ("deputy", "zebrafinch", "memes", "instagram"):
+        assert word not in logged.casefold()
+    assert TENANT not in logged and alice.aad not in logged and alice.id not in logged
+    ours = [r for r in caplog.records if r.name.split(".")[0] in ("adapters", "conversation")]
+    assert len(ours) >= len(PATHS["staff and parent, every kind of abuse"])  # turns were logged
+    lines = "\n".join(JsonFormatter().format(r) for r in ours).casefold()
+    for word in forbidden():  # no option, by label or id
+        assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", lines), word
+
+
+# --- unit level, on the SDK's TestAdapter ---------------------------------------------------------
+
+
+def drain(adapter: TestAdapter) -> list[Activity]:
+    sent = []
+    while (activity := adapter.get_next_activity()) is not None:
+        sent.append(activity)
+    return sent
+
+
+async def test_choose_all_that_apply_on_the_sdk_test_adapter(engine: Engine) -> None:
+    """ "Not known" stands alone; a good multi-select replaces the card it came from."""
+    adapter = TestAdapter(teams.TeamsBot(engine, "").on_turn)
+    for text in ("hello", "start", "1", "continue"):
+        await adapter.send(text)
+    card = drain(adapter)[-1].attachments[0].content
+    assert choice_set(card)["isMultiSelect"] is True
+    (go,) = actions(card)
+    replaced = len(adapter.updated_activities)
+
+    def ticked(options: str) -> Activity:
+        value = {**go["data"], teams.MULTI_INPUT: options}
+        return Activity(type="message", value=value, reply_to_id="card-7")
+
+    await adapter.receive_activity(ticked("pupil,unknown"))
+    notice, again = drain(adapter)
+    assert notice.text == NOTICES["exclusive"].format(option="Not known")
+    assert again.attachments[0].content["body"][0]["text"] == "Relevant policy"
+    assert len(adapter.updated_activities) == replaced  # nothing was answered
+
+    await adapter.receive_activity(ticked("pupil,parent"))
+    (update,) = adapter.updated_activities[replaced:]
+    assert update.id == "card-7" and not actions(update.attachments[0].content)
+    assert "A pupil, A parent or carer" in json.dumps(update.attachments[0].content)
+    (criteria,) = drain(adapter)
+    assert criteria.attachments[0].content["body"][0]["text"] == FLOW.step("criteria").title
+
+
+def test_the_tenant_is_read_where_teams_puts_it() -> None:
+    """The SDK maps conversation.tenantID, but Teams sends tenantId: both must be read."""
+    activity = Activity().deserialize(
+        {
+            "type": "message",
+            "channelId": "msteams",
+            "from": {"id": "29:1"},
+            "conversation": {"id": "a:1", "tenantId": "t-1"},
+        }
+    )
+    assert TurnContext(TestAdapter(), activity).activity.conversation.tenant_id is None
+    assert teams._user(activity) == UserKey("teams", "t-1", "29:1")
+
+
+# --- the app package ------------------------------------------------------------------------------
+
+
+def png_size_and_pixels(data: bytes) -> tuple[int, int, list[tuple[int, ...]]]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, chunk = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        assert zlib.crc32(kind + chunk) == struct.unpack(">I", data[pos + 8 + length :][:4])[0]
+        header = chunk if kind == b"IHDR" else header
+        idat += chunk if kind == b"IDAT" else b""
+        pos += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", header[:10])
+    assert depth == 8 and colour == 6  # 8-bit RGBA
+    raw, pixels, stride = zlib.decompress(idat), [], width * 4 + 1
+    for row in range(height):
+        line = raw[row * stride : (row + 1) * stride]
+        assert line[0] == 0  # filter: none
+        pixels += [tuple(line[1 + i : 5 + i]) for i in range(0, width * 4, 4)]
+    return width, height, pixels
+
+
+def test_the_package_names_the_command_and_has_icons_of_the_right_sizes(tmp_path: Path) -> None:
+    out = write_package(APP_ID, str(tmp_path / "teams-app.zip"))
+    with zipfile.ZipFile(out) as package:
+        assert sorted(package.namelist()) == ["color.png", "manifest.json", "outline.png"]
+        manifest = json.loads(package.read("manifest.json"))
+        color = png_size_and_pixels(package.read("color.png"))
+        outline = png_size_and_pixels(package.read("outline.png"))
+    assert manifest["id"] == APP_ID and manifest["manifestVersion"] in manifest["$schema"]
+    (bot,) = manifest["bots"]
+    assert bot["botId"] == APP_ID and "personal" in bot["scopes"]
+    commands = [c["title"] for lst in bot["commandLists"] for c in lst["commands"]]
+    assert commands == [teams.COMMAND] * len(bot["commandLists"])
+    assert len(manifest["name"]["short"]) <= 30 and len(manifest["description"]["short"]) <= 80
+    for field in ("websiteUrl", "privacyUrl", "termsOfUseUrl"):
+        assert manifest["developer"][field].startswith("https://")
+    assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}
+    assert color[:2] == (192, 192) and outline[:2] == (32, 32)
+    # Teams wants the outline white on transparent, and the colour icon opaque.
+    assert all(p[:3] == (255, 255, 255) or p[3] == 0 for p in outline[2])
+    assert {p[3] for p in outline[2]} > {0} and all(p[3] == 255 for p in color[2])
+
+
+@pytest.mark.parametrize("bad", ["", "not-a-guid", APP_ID + "0", "{" + APP_ID + "}"])
+def test_the_package_refuses_an_app_id_that_is_not_a_guid(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ValueError, match="GUID"):
+        write_package(bad, str(tmp_path / "x.zip"))
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_the_package_takes_the_school_s_own_pages_and_version(tmp_path: Path) -> None:
+    env = {
+        "TEAMS_DEVELOPER_NAME": "Oakfield Learning Trust",
+        "TEAMS_WEBSITE_URL": "https://oakfield.example/",
+        "TEAMS_PRIVACY_URL": "https://oakfield.example/privacy",
+        "TEAMS_TERMS_URL": "https://oakfield.example/terms",
+        "TEAMS_APP_VERSION": "1.0.7",
+    }
+    with zipfile.ZipFile(write_package(APP_ID, str(tmp_path / "a.zip"), env)) as package:
+        manifest = json.loads(package.read("manifest.json"))
+    assert manifest["version"] == "1.0.7"
+    assert manifest["developer"] == {
+        "name": "Oakfield Learning Trust",
+        "websiteUrl": "https://oakfield.example/",
+        "privacyUrl": "https://oakfield.example/privacy",
+        "termsOfUseUrl": "https://oakfield.example/terms",
+    }
+    with pytest.raises(ValueError, match="TEAMS_PRIVACY_URL"):
+        write_package(APP_ID, str(tmp_path / "b.zip"), {**env, "TEAMS_PRIVACY_URL": "http://x/"})
+
+
+def test_the_package_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "app.zip"
+    assert cli(["teams-package", "--app-id", APP_ID, "--out", str(out)]) == 0
+    assert Path(capsys.readouterr().out.strip()) == out.resolve()
+    assert cli(["teams-package", "--app-id", "nope", "--out", str(out)]) == 2
+    assert "GUID" in capsys.readouterr().err
+
+
+# --- the whole thing, as `python -m bot serve` ----------------------------------------------------
+
+
+async def test_serve_carries_a_user_through_a_path_over_the_bot_framework_protocol(
+    redis_url: str, connector: Connector, redis
+) -> None:
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(port)}
+    env.pop("MicrosoftAppId", None)
+    env["TEAMS_ALLOW_UNAUTHENTICATED"] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def post(body: dict) -> int:
+                async with session.post(f"{url}/api/messages", json=body) as response:
+                    return response.status
+
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    async with session.get(f"{url}/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    assert time.monotonic() < deadline, "serve did not start"
+                    await asyncio.sleep(0.05)
+            bob = TeamsUser(post, connector, f"bob{port}")
+            path = PATHS["a pupil, sexual harassment, police not sure"]
+            await bob.walk(path)
+            guidance = next(c for c in connector.sent_to(bob.chat) if "checklist" in c.text)
+            check_guidance(guidance.text, dict(path))
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+        keys = [k async for k in redis.scan_iter(f"hb:teams*:{TENANT}:aad-bob{port}*")]
+        if keys:
+            await redis.delete(*keys)
+    assert "TEAMS_ALLOW_UNAUTHENTICATED=1" in err  # the start-up warning
