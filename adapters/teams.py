@@ -10,7 +10,6 @@ conversation continues in a 1:1 chat the bot creates.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -28,7 +27,6 @@ from botbuilder.schema import (
 )
 from msrest.exceptions import DeserializationError
 from msrest.universal_http.requests import ClientRetryPolicy
-from redis import exceptions as redis_errors
 
 from bot.config import TeamsSettings
 from conversation import plaintext
@@ -40,7 +38,6 @@ from conversation.messages import (
     Guidance,
     Input,
     Notice,
-    Outcome,
     Question,
     Reply,
     Say,
@@ -224,7 +221,6 @@ class TeamsBot:
     def __init__(self, engine: Engine, app_id: str) -> None:
         self.engine = engine
         self.app_id = app_id
-        self.cards = _LastCard(engine)
 
     async def on_turn(self, context: TurnContext) -> None:
         activity = context.activity
@@ -298,11 +294,9 @@ class TeamsBot:
     ) -> None:
         conversation = context.activity.conversation.id
         if turn.answered:
-            card = card or await self.cards.recall(user, conversation)
+            card = card or await self._last_card(user, conversation)
             if card:
                 await self._replace(context, card, turn.answered)
-        if turn.outcome is Outcome.DELETED:
-            await self.cards.forget(user)
         if not turn.replies:
             return
         sent = await context.send_activities([_activity(r) for r in turn.replies])
@@ -312,7 +306,12 @@ class TeamsBot:
             if isinstance(reply, Question) and response and response.id
         ]
         if questions:
-            await self.cards.remember(user, conversation, questions[-1])
+            await self.engine.store.remember_message(user, f"{conversation}\n{questions[-1]}")
+
+    async def _last_card(self, user: UserKey, conversation: str) -> str | None:
+        """The newest question card in this chat, so a typed answer replaces it too."""
+        where, _, activity_id = (await self.engine.store.recall_message(user) or "").partition("\n")
+        return activity_id if where == conversation and activity_id else None
 
     @staticmethod
     async def _replace(context: TurnContext, card: str, answered: Answered) -> None:
@@ -332,44 +331,6 @@ def _bot_added(activity: Activity) -> bool:
 def _submitted_card(activity: Activity) -> str | None:
     """A card's Action.Submit arrives as a reply to the activity that carried the card."""
     return activity.reply_to_id if isinstance(activity.reply_to_id, str) else None
-
-
-_REDIS_DOWN = (redis_errors.RedisError, OSError)
-
-
-class _LastCard:
-    """The newest question card in each user's 1:1 chat, so a typed answer updates it too.
-
-    Only a conversation id and an activity id, never anything the user said; it expires
-    with the user's progress and goes with `delete my data`. Best effort: if Redis is
-    unreachable the old card keeps its buttons, and a click on it is simply stale.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.store = engine.store
-
-    def _key(self, user: UserKey) -> str:
-        return f"{self.store.prefix}:teams-card:{user.workspace}:{user.user}"
-
-    async def remember(self, user: UserKey, conversation: str, activity_id: str) -> None:
-        with contextlib.suppress(*_REDIS_DOWN):
-            await self.store.redis.set(
-                self._key(user), f"{conversation}\n{activity_id}", ex=self.store.ttl
-            )
-
-    async def recall(self, user: UserKey, conversation: str) -> str | None:
-        try:
-            raw = await self.store.redis.get(self._key(user))
-        except _REDIS_DOWN:
-            return None
-        if isinstance(raw, bytes):
-            raw = raw.decode()
-        where, _, activity_id = (raw or "").partition("\n")
-        return activity_id if where == conversation and activity_id else None
-
-    async def forget(self, user: UserKey) -> None:
-        with contextlib.suppress(*_REDIS_DOWN):
-            await self.store.redis.delete(self._key(user))
 
 
 # --- replies as activities --------------------------------------------------------------

@@ -4,12 +4,15 @@ A turn costs one round trip when this process has seen the user before: it compu
 from its last-seen copy and commits with a Lua script that writes only if the stored
 version is still the one it computed from, and otherwise hands back what is stored so
 the turn can be worked out again. The copy is a hint, never the truth, so several
-workers can share one Redis and none needs another's memory. Every turn touches one
-key only, which keeps it valid on Redis Cluster.
+workers can share one Redis and none needs another's memory.
+
+A user's keys share one hash tag (`{platform:workspace:user}`), so the two keys that
+`delete my data` removes together sit in one Cluster slot; every other call touches one key.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from typing import Final
 
@@ -19,7 +22,8 @@ from redis.asyncio import Redis
 from .messages import UserKey
 from .progress import Progress
 
-# KEYS[1] the user's key. ARGV: expected version, op (s=set d=delete t=touch), value, ttl.
+# KEYS[1] the user's progress, KEYS[2] their last question message. ARGV: expected version,
+# op (s=set d=delete both t=touch), value, ttl.
 # Returns {1} when applied, or {0, stored value or ''} when the version has moved on.
 _COMMIT = """
 local cur = redis.call('GET', KEYS[1])
@@ -29,12 +33,14 @@ if v ~= tonumber(ARGV[1]) then return {0, cur or ''} end
 if ARGV[2] == 's' then
   redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
 elseif ARGV[2] == 'd' then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
 elseif cur then
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
 return {1}
 """
+
+_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 UNCHANGED: Final = "unchanged"
 DELETED: Final = "deleted"
@@ -58,7 +64,10 @@ class Store:
         self._cache_size = cache_size
 
     def key(self, user: UserKey) -> str:
-        return f"{self.prefix}:{user.platform}:{user.workspace}:{user.user}"
+        return f"{self.prefix}:{{{user.platform}:{user.workspace}:{user.user}}}"
+
+    def message_key(self, user: UserKey) -> str:
+        return self.key(user) + ":msg"
 
     async def load(self, user: UserKey) -> Progress | None:
         """The last-seen progress if this process has one, else what Redis holds."""
@@ -82,7 +91,9 @@ class Store:
             op, value = "s", change.encode()
         else:
             op, value = ("d" if change == DELETED else "t"), ""
-        result = await self._call(self._commit(keys=[key], args=[version, op, value, self.ttl]))
+        result = await self._call(
+            self._commit(keys=[key, self.message_key(user)], args=[version, op, value, self.ttl])
+        )
         if result[0] == 1:
             new = change if isinstance(change, Progress) else (None if op == "d" else expected)
             self._put(key, new)
@@ -90,6 +101,20 @@ class Store:
         # Even a client retry whose first attempt landed ends here: the turn is decided
         # again from what it wrote, and the user is shown where they now are.
         return False, self._remember(key, result[1])
+
+    async def remember_message(self, user: UserKey, ref: str) -> None:
+        """Where the user's newest question was posted (an opaque platform reference), so a
+        typed answer can update it in place too. Best effort: without it an old question
+        keeps its buttons, and a click on them is simply stale."""
+        with contextlib.suppress(*_DOWN):
+            await self.redis.set(self.message_key(user), ref, ex=self.ttl)
+
+    async def recall_message(self, user: UserKey) -> str | None:
+        try:
+            raw = await self.redis.get(self.message_key(user))
+        except _DOWN:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else raw
 
     async def first_delivery(self, delivery_id: str, ttl_seconds: int = 900) -> bool:
         """True the first time a platform delivery id is seen; False for its retries."""
@@ -99,7 +124,7 @@ class Store:
     async def ping(self) -> bool:
         try:
             return bool(await self.redis.ping())
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+        except _DOWN:
             return False
 
     def _remember(self, key: str, raw: bytes | str | None) -> Progress | None:
@@ -118,5 +143,5 @@ class Store:
     async def _call(self, awaitable):
         try:
             return await awaitable
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+        except _DOWN as exc:
             raise StoreUnavailable(type(exc).__name__) from exc

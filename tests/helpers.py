@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+from conversation import flow
 from conversation.engine import Engine
 from conversation.messages import Choose, Question, Say, Turn, UserKey
+from conversation.paths import Path, paths
+
+FLOW = flow.load()
+ALL_PATHS = list(paths(FLOW))
+
+
+def path_where(**want: tuple[str, ...]) -> Path:
+    """The first path through the flowchart with these answers."""
+    return next(p for p in ALL_PATHS if all(dict(p).get(k) == v for k, v in want.items()))
+
+
+SAMPLE_PATHS = {
+    "unknown perpetrator, harmful content": path_where(
+        perpetrator=("unknown",), types=("content",), police=("yes",)
+    ),
+    "staff and parent, every kind of abuse": path_where(
+        perpetrator=("staff", "parent"), types=("calls", "sexual", "content", "other")
+    ),
+    "for a colleague who is the head": path_where(
+        role=("handling",), lead=("yes",), criteria=("not_sure",), types=("other",)
+    ),
+    "a pupil, sexual harassment, police not sure": path_where(
+        perpetrator=("pupil",), police=("not_sure",), types=("sexual",)
+    ),
+}
+"""A few paths that between them take every kind of branch, for the platform tests."""
 
 
 def question(turn: Turn) -> Question:

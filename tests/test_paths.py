@@ -10,13 +10,12 @@ import asyncio
 
 import pytest
 
-from conversation import flow, plaintext
+from conversation import plaintext
 from conversation.engine import Engine
 from conversation.messages import Choose, Guidance, Outcome, Question, Start, UserKey
-from conversation.paths import Path, paths
+from conversation.paths import Path
 
-FLOW = flow.load()
-ALL_PATHS = list(paths(FLOW))
+from .helpers import ALL_PATHS, FLOW
 
 POLICIES = {
     "staff": ["staff behaviour policy or code of conduct"],

@@ -40,8 +40,9 @@ from conversation.engine import Engine
 from conversation.messages import UserKey
 from conversation.store import Store
 
+from .helpers import SAMPLE_PATHS
 from .teams_standin import Call, Connector
-from .test_paths import ALL_PATHS, check_guidance, expected_steps
+from .test_paths import check_guidance, expected_steps
 from .test_privacy import forbidden
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,26 +199,6 @@ def check_cards(connector: Connector) -> None:
 # --- whole conversations --------------------------------------------------------------------------
 
 
-def _path(**want: tuple[str, ...]) -> tuple:
-    return next(p for p in ALL_PATHS if all(dict(p).get(k) == v for k, v in want.items()))
-
-
-PATHS = {
-    "unknown perpetrator, harmful content": _path(
-        perpetrator=("unknown",), types=("content",), police=("yes",)
-    ),
-    "staff and parent, every kind of abuse": _path(
-        perpetrator=("staff", "parent"), types=("calls", "sexual", "content", "other")
-    ),
-    "for a colleague who is the head": _path(
-        role=("handling",), lead=("yes",), criteria=("not_sure",), types=("other",)
-    ),
-    "a pupil, sexual harassment, police not sure": _path(
-        perpetrator=("pupil",), police=("not_sure",), types=("sexual",)
-    ),
-}
-
-
 async def test_installing_the_app_sends_the_welcome_with_a_start_button(
     alice: TeamsUser, connector: Connector
 ) -> None:
@@ -230,11 +211,11 @@ async def test_installing_the_app_sends_the_welcome_with_a_start_button(
     check_cards(connector)
 
 
-@pytest.mark.parametrize("name", PATHS)
+@pytest.mark.parametrize("name", SAMPLE_PATHS)
 async def test_a_whole_path_by_buttons_ends_with_the_checklist_in_the_1to1_chat(
     alice: TeamsUser, connector: Connector, name: str
 ) -> None:
-    path = PATHS[name]
+    path = SAMPLE_PATHS[name]
     await alice.walk(path)
     sent = connector.sent_to(alice.chat)
     asked = [step_of(c) for c in sent if c.card and actions(c.card)]
@@ -293,7 +274,7 @@ async def test_the_bot_command_starts_and_later_resumes(
 async def test_send_it_again_and_delete_my_answers(
     alice: TeamsUser, connector: Connector, redis, prefix: str
 ) -> None:
-    await alice.walk(PATHS["for a colleague who is the head"])
+    await alice.walk(SAMPLE_PATHS["for a colleague who is the head"])
     before = len(connector.sent_to(alice.chat))
     await alice.answer("resend")
     again = connector.sent_to(alice.chat)[before:]
@@ -334,7 +315,7 @@ async def test_a_start_in_a_channel_moves_to_a_1to1_chat_and_says_nothing_else_t
 
     alice.chat = private  # the conversation carries on in the new 1:1 chat
     await alice.answer("start")
-    for step, ids in PATHS["staff and parent, every kind of abuse"][1:]:
+    for step, ids in SAMPLE_PATHS["staff and parent, every kind of abuse"][1:]:
         assert step_of(alice.question()) == step
         await alice.answer(*ids)
     assert any("checklist" in (c.text or "") for c in connector.sent_to(private))
@@ -511,13 +492,15 @@ async def test_logs_carry_nothing_the_user_typed_or_chose(
     secret = "my deputy keeps sharing zebrafinch memes about me on instagram"
     await alice.say(secret)
     await alice.say(secret)
-    await alice.walk(PATHS["staff and parent, every kind of abuse"])
+    await alice.walk(SAMPLE_PATHS["staff and parent, every kind of abuse"])
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.__dict__}" for r in caplog.records)
     for word in ("deputy", "zebrafinch", "memes", "instagram"):
         assert word not in logged.casefold()
     assert TENANT not in logged and alice.aad not in logged and alice.id not in logged
     ours = [r for r in caplog.records if r.name.split(".")[0] in ("adapters", "conversation")]
-    assert len(ours) >= len(PATHS["staff and parent, every kind of abuse"])  # turns were logged
+    assert len(ours) >= len(
+        SAMPLE_PATHS["staff and parent, every kind of abuse"]
+    )  # turns were logged
     lines = "\n".join(JsonFormatter().format(r) for r in ours).casefold()
     for word in forbidden():  # no option, by label or id
         assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", lines), word
@@ -691,14 +674,14 @@ async def test_serve_carries_a_user_through_a_path_over_the_bot_framework_protoc
                     assert time.monotonic() < deadline, "serve did not start"
                     await asyncio.sleep(0.05)
             bob = TeamsUser(post, connector, f"bob{port}")
-            path = PATHS["a pupil, sexual harassment, police not sure"]
+            path = SAMPLE_PATHS["a pupil, sexual harassment, police not sure"]
             await bob.walk(path)
             guidance = next(c for c in connector.sent_to(bob.chat) if "checklist" in c.text)
             check_guidance(guidance.text, dict(path))
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=15)
-        keys = [k async for k in redis.scan_iter(f"hb:teams*:{TENANT}:aad-bob{port}*")]
+        keys = [k async for k in redis.scan_iter(f"hb:{{teams:{TENANT}:aad-bob{port}}}*")]
         if keys:
             await redis.delete(*keys)
     assert "TEAMS_ALLOW_UNAUTHENTICATED=1" in err  # the start-up warning

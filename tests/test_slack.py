@@ -1,0 +1,714 @@
+"""Slack over HTTP: requests signed and shaped exactly as Slack sends them, real Redis, and a
+local stand-in of the Slack Web API recording everything the bot sends back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from itertools import count
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from slack_sdk.signature import SignatureVerifier
+
+from adapters import slack
+from bot.config import Settings, SlackSettings
+from bot.local_redis import free_port
+from bot.logs import JsonFormatter
+from bot.redis_connection import client
+from bot.web import create_app
+from conversation.engine import Engine
+from conversation.messages import UserKey
+from conversation.store import Store
+
+from .helpers import FLOW, SAMPLE_PATHS
+from .slack_standin import TOKEN, Call, SlackApi
+from .test_paths import check_guidance, expected_steps
+from .test_privacy import forbidden
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TEAM = "T0SCHOOL"
+CHANNEL = "C0GENERAL"
+NOTICES = FLOW.notices
+
+Post = Callable[[bytes, str, dict[str, str]], Awaitable[int]]
+
+
+def signed(body: bytes, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
+    """The headers Slack adds: a timestamp, and the HMAC of it and the body."""
+    timestamp = str(at if at is not None else int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature or ""}
+
+
+class SlackUser:
+    """One person in one workspace, sending what Slack sends when they type and click."""
+
+    _ids = count(1)
+
+    def __init__(self, post: Post, api: SlackApi, name: str = "alice") -> None:
+        self._post = post
+        self.api = api
+        self.id = f"U{name.upper()}"
+        self.dm = "D" + self.id  # what the stand-in's conversations.open answers
+        self.key = UserKey("slack", TEAM, self.id)
+
+    # --- sending ------------------------------------------------------------------------
+
+    async def send(self, body: bytes, content_type: str, **headers: str) -> int:
+        return await self._post(body, content_type, {**signed(body), **headers})
+
+    async def send_json(self, body: dict, **headers: str) -> int:
+        return await self.send(json.dumps(body).encode(), "application/json", **headers)
+
+    async def send_form(self, form: dict[str, str]) -> int:
+        return await self.send(urlencode(form).encode(), "application/x-www-form-urlencoded")
+
+    def event(self, text: str, **fields: Any) -> dict:
+        n = next(self._ids)
+        message = {
+            "type": "message",
+            "channel": self.dm,
+            "user": self.id,
+            "text": text,
+            "ts": f"1700000100.{n:06d}",
+            "event_ts": f"1700000100.{n:06d}",
+            "channel_type": "im",
+            **fields,
+        }
+        return {
+            "token": "unused",
+            "team_id": TEAM,
+            "api_app_id": "A0APP",
+            "event": message,
+            "type": "event_callback",
+            "event_id": f"Ev0{self.id}{n:06d}",
+            "event_time": 1700000100,
+            "authorizations": [{"team_id": TEAM, "user_id": "U0BOT", "is_bot": True}],
+        }
+
+    async def say(self, text: str) -> int:
+        return await self.send_json(self.event(text))
+
+    def command_form(self, channel: str = CHANNEL) -> dict[str, str]:
+        return {
+            "token": "unused",
+            "team_id": TEAM,
+            "team_domain": "school",
+            "channel_id": channel,
+            "channel_name": "general" if channel.startswith("C") else "directmessage",
+            "user_id": self.id,
+            "user_name": "alice",
+            "command": "/report-harassment",
+            "text": "",
+            "api_app_id": "A0APP",
+            "response_url": self.api.response_url(channel),
+            "trigger_id": "1.2.3",
+        }
+
+    async def command(self, channel: str = CHANNEL) -> int:
+        return await self.send_form(self.command_form(channel))
+
+    def action_payload(self, message: Call, action: dict, ticked: tuple[str, ...] = ()) -> dict:
+        ts = message.response["ts"]
+        (actions_block,) = [b for b in message.blocks if b["type"] == "actions"]
+        block_id = actions_block.get("block_id", "b0")
+        state = {}
+        if any(e["type"] == "checkboxes" for e in actions_block["elements"]):
+            selected = [{"value": v, "text": {"type": "plain_text", "text": v}} for v in ticked]
+            state = {block_id: {slack.PICK: {"type": "checkboxes", "selected_options": selected}}}
+        return {
+            "type": "block_actions",
+            "user": {"id": self.id, "username": "alice", "team_id": TEAM},
+            "api_app_id": "A0APP",
+            "token": "unused",
+            "container": {
+                "type": "message",
+                "message_ts": ts,
+                "channel_id": message.channel,
+                "is_ephemeral": False,
+            },
+            "trigger_id": "1.2.3",
+            "team": {"id": TEAM, "domain": "school"},
+            "channel": {"id": message.channel, "name": "directmessage"},
+            "message": {"type": "message", "ts": ts, "text": message.text},
+            "state": {"values": state},
+            "response_url": self.api.response_url(message.channel),
+            "actions": [{**action, "block_id": block_id, "action_ts": "1700000200.000001"}],
+        }
+
+    async def act(self, payload: dict) -> int:
+        return await self.send_form({"payload": json.dumps(payload)})
+
+    # --- reading and answering questions -------------------------------------------------
+
+    def question(self) -> Call:
+        """The newest question in the DM: the message with buttons."""
+        questions = [c for c in self.api.posted(self.dm) if c.actions]
+        assert questions, "no question was posted"
+        return questions[-1]
+
+    async def answer(self, *ids: str, message: Call | None = None) -> int:
+        """Click a button, or tick options and press Continue."""
+        message = message or self.question()
+        boxes = [e for e in message.actions if e["type"] == "checkboxes"]
+        if boxes:
+            offered = {o["value"] for o in boxes[0]["options"]}
+            assert set(ids) <= offered
+            (go,) = [e for e in message.actions if e["action_id"] == slack.SUBMIT]
+            return await self.act(self.action_payload(message, go, ids))
+        (button,) = [e for e in message.actions if e["action_id"] == slack.ANSWER + ids[0]]
+        return await self.act(self.action_payload(message, button))
+
+    async def walk(self, path: tuple, start: Callable[[], Awaitable[int]] | None = None) -> None:
+        assert await (start or (lambda: self.say("hi")))() == 200
+        for step, ids in path:
+            assert step_of(self.question()) == step
+            assert await self.answer(*ids) == 200
+
+
+def step_of(call: Call) -> str:
+    first = call.blocks[0]["text"]["text"]
+    return next(s.id for s in FLOW.steps if first.startswith(f"*{s.title}*"))
+
+
+def guidance_of(api: SlackApi, channel: str) -> list[Call]:
+    return [c for c in api.posted(channel) if c.blocks and c.blocks[0]["type"] == "header"]
+
+
+# --- fixtures -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[SlackApi]:
+    async with SlackApi() as standin:
+        yield standin
+
+
+def settings_for(api: SlackApi) -> Settings:
+    return Settings(slack=SlackSettings(TOKEN, SECRET, api.url))
+
+
+def poster(http: TestClient) -> Post:
+    """POST, then wait for the turn the bot runs after its ack, as Slack's user would."""
+
+    async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
+        response = await http.post(
+            "/slack/events", data=body, headers={"Content-Type": content_type, **headers}
+        )
+        await response.release()
+        await http.app[slack.BOT].idle()
+        return response.status
+
+    return post
+
+
+@pytest.fixture
+async def http(engine: Engine, api: SlackApi) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(settings_for(api), engine))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def alice(http: TestClient, api: SlackApi) -> SlackUser:
+    return SlackUser(poster(http), api)
+
+
+async def stored(redis, prefix: str) -> list[bytes]:
+    return sorted([k async for k in redis.scan_iter(f"{prefix}:*")])
+
+
+def check_messages(api: SlackApi) -> None:
+    """Every message has a plain-text fallback, and every button carries a step token."""
+    for call in api.calls:
+        if call.method in ("chat.postMessage", "chat.update"):
+            assert call.text.strip() and "**" not in call.text
+            for element in call.actions:
+                assert element["type"] == "checkboxes" or element["value"]
+
+
+# --- whole conversations ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SAMPLE_PATHS)
+async def test_a_whole_path_in_the_dm_ends_with_the_checklist_there(
+    alice: SlackUser, api: SlackApi, name: str
+) -> None:
+    path = SAMPLE_PATHS[name]
+    await alice.walk(path)
+    asked = [step_of(c) for c in api.posted(alice.dm) if c.actions]
+    assert asked == [*expected_steps(dict(path)), "summary"]
+
+    # Each answered question was updated in place to show the answer, with no buttons.
+    questions = [c for c in api.posted(alice.dm) if c.actions]
+    updates = api.updates(alice.dm)
+    assert [u.args["ts"] for u in updates] == [q.response["ts"] for q in questions[:-1]]
+    for update, (step, ids) in zip(updates, path, strict=True):
+        assert not update.actions
+        for label in (o.label for o in FLOW.step(step).options if o.id in ids):
+            assert label in update.text
+
+    (guidance,) = guidance_of(api, alice.dm)
+    check_guidance(guidance.text, dict(path))
+    shown = json.dumps(guidance.blocks, ensure_ascii=False)
+    assert "<https://www.police.uk/|Police.uk>" in shown and "☐" in shown
+    assert {c.channel for c in api.calls if c.method != "conversations.open"} == {alice.dm}
+    check_messages(api)
+
+
+async def test_the_slash_command_in_a_channel_moves_to_the_dm_and_says_nothing_there(
+    alice: SlackUser, api: SlackApi
+) -> None:
+    path = SAMPLE_PATHS["staff and parent, every kind of abuse"]
+    await alice.walk(path, start=alice.command)
+    (moved,) = api.to(CHANNEL)
+    assert moved.method == "respond" and moved.text == slack.MOVED_PRIVATE
+    assert moved.args["response_type"] == "ephemeral" and "blocks" not in moved.args
+    (guidance,) = guidance_of(api, alice.dm)
+    check_guidance(guidance.text, dict(path))
+    assert {c.channel for c in api.calls if c.method != "conversations.open"} == {
+        CHANNEL,
+        alice.dm,
+    }
+
+
+async def test_the_slash_command_in_the_dm_just_starts_and_later_resumes(
+    alice: SlackUser, api: SlackApi
+) -> None:
+    assert await alice.command(alice.dm) == 200
+    assert step_of(alice.question()) == "welcome"
+    await alice.answer("start")
+    await alice.answer("affected")
+    assert await alice.command(alice.dm) == 200
+    notice, question = api.posted(alice.dm)[-2:]
+    assert notice.text.startswith("Welcome back") and "Support" in notice.text
+    assert step_of(question) == "support"
+    assert [c for c in api.calls if c.method == "respond"] == []
+
+
+async def test_typed_answers_work_and_update_the_question_they_answer(
+    alice: SlackUser, api: SlackApi
+) -> None:
+    await alice.say("hello")
+    typed = ["start", "2", "continue", "not known", "not sure", "1", "calls and content"]
+    for text in typed:
+        question = alice.question()
+        assert await alice.say(text) == 200
+        assert api.updates(alice.dm)[-1].args["ts"] == question.response["ts"]
+    assert step_of(alice.question()) == "calls"
+    await alice.say("next")
+    await alice.say("ok")
+    (guidance,) = guidance_of(api, alice.dm)
+    assert "As the perpetrator is not known, report the content" in guidance.text
+    assert step_of(alice.question()) == "summary"
+    assert len(api.updates(alice.dm)) == len(typed) + 2
+
+
+async def test_choose_all_that_apply_reads_the_ticked_boxes(
+    alice: SlackUser, api: SlackApi, redis, store: Store
+) -> None:
+    for text in ("hi", "start", "1", "continue"):
+        await alice.say(text)
+    question = alice.question()
+    assert step_of(question) == "perpetrator"
+    before = await redis.get(store.key(alice.key))
+    await alice.answer("pupil", "unknown", message=question)  # "not known" stands alone
+    assert api.posted(alice.dm)[-2].text == NOTICES["exclusive"].format(option="Not known")
+    await alice.answer(message=question)  # Continue with nothing ticked
+    assert api.posted(alice.dm)[-2].text == NOTICES["unclear"].replace("**", "")
+    assert await redis.get(store.key(alice.key)) == before
+    await alice.answer("pupil", "parent", message=question)
+    assert "A pupil, A parent or carer" in api.updates(alice.dm)[-1].text
+    assert step_of(alice.question()) == "criteria"
+
+
+async def test_send_it_again_and_delete_my_answers(
+    alice: SlackUser, api: SlackApi, redis, prefix: str
+) -> None:
+    await alice.walk(SAMPLE_PATHS["for a colleague who is the head"])
+    await alice.answer("resend")
+    assert len(guidance_of(api, alice.dm)) == 2
+    assert await stored(redis, prefix)
+    await alice.say("delete my data")
+    assert api.posted(alice.dm)[-1].text.startswith("Done: I no longer hold")
+    assert [k for k in await stored(redis, prefix) if b":seen:" not in k] == []
+
+
+async def test_if_a_question_cannot_be_updated_the_conversation_still_goes_on(
+    alice: SlackUser, api: SlackApi
+) -> None:
+    await alice.say("hi")
+    api.refuse_update = True
+    assert await alice.answer("start") == 200
+    assert step_of(alice.question()) == "role"
+
+
+# --- stale, double and repeated ---------------------------------------------------------------
+
+
+async def test_a_click_on_an_old_question_changes_nothing_and_shows_the_current_one(
+    alice: SlackUser, api: SlackApi, redis, store: Store
+) -> None:
+    await alice.say("hi")
+    welcome = alice.question()
+    await alice.answer("start")
+    await alice.answer("affected")
+    state, updates = await redis.get(store.key(alice.key)), len(api.updates())
+    assert await alice.answer("start", message=welcome) == 200
+    assert await redis.get(store.key(alice.key)) == state
+    notice, current = api.posted(alice.dm)[-2:]
+    assert notice.text == NOTICES["stale"] and step_of(current) == "support"
+    assert len(api.updates()) == updates
+
+
+async def test_a_double_click_counts_once(
+    alice: SlackUser, api: SlackApi, redis, store: Store
+) -> None:
+    await alice.say("hi")
+    await alice.answer("start")
+    role = alice.question()
+    payload = alice.action_payload(role, role.actions[1])
+    statuses = await asyncio.gather(alice.act(payload), alice.act(payload))
+    assert statuses == [200, 200]
+    stored_progress = (await redis.get(store.key(alice.key))).decode()
+    assert stored_progress.startswith("3|") and "role=handling" in stored_progress
+    assert [u.args["ts"] for u in api.updates(alice.dm)].count(role.response["ts"]) == 1
+    assert [c.text for c in api.posted(alice.dm)].count(NOTICES["stale"]) == 1
+    assert [step_of(c) for c in api.posted(alice.dm) if c.actions] == [
+        "welcome",
+        "role",
+        "support",
+        "support",
+    ]
+
+
+async def test_a_retried_event_is_dropped(
+    alice: SlackUser, api: SlackApi, redis, store: Store
+) -> None:
+    event = alice.event("hello")
+    assert await alice.send_json(event) == 200
+    state, calls = await redis.get(store.key(alice.key)), list(api.calls)
+    assert state and calls
+    # Slack re-sends an event it saw no answer to within 3 seconds, with the same id.
+    for retry in ("1", "2"):
+        assert await alice.send_json(event, **{"X-Slack-Retry-Num": retry}) == 200
+        assert await alice.send_json(event) == 200
+    assert await redis.get(store.key(alice.key)) == state and api.calls == calls
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"bot_id": "B0BOT", "user": "U0BOT"},
+        {"subtype": "message_changed"},
+        {"subtype": "message_deleted"},
+        {"channel_type": "channel", "channel": CHANNEL},
+        {"channel_type": "mpim", "channel": "G0GROUP"},
+    ],
+)
+async def test_bot_messages_edits_and_other_channels_are_ignored(
+    alice: SlackUser, api: SlackApi, redis, prefix: str, fields: dict
+) -> None:
+    assert await alice.send_json(alice.event("hello", **fields)) == 200
+    assert api.calls == [] and await stored(redis, prefix) == []
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        {"action_id": "launch_missiles", "type": "button", "value": "x"},
+        {"action_id": slack.PICK, "type": "checkboxes", "selected_options": []},
+    ],
+)
+async def test_unknown_buttons_and_ticks_change_nothing(
+    alice: SlackUser, api: SlackApi, redis, store: Store, action: dict
+) -> None:
+    for text in ("hi", "start", "1", "continue"):
+        await alice.say(text)
+    question = alice.question()
+    state, calls = await redis.get(store.key(alice.key)), len(api.calls)
+    assert await alice.act(alice.action_payload(question, action)) == 200
+    assert await redis.get(store.key(alice.key)) == state and len(api.calls) == calls
+
+
+async def test_an_option_of_another_step_or_another_user_s_token_changes_nothing(
+    http: TestClient, alice: SlackUser, api: SlackApi, redis, store: Store
+) -> None:
+    bob = SlackUser(poster(http), api, "bob")
+    await alice.say("hi")
+    await bob.say("hi")
+    await bob.answer("start")
+    state = await redis.get(store.key(alice.key))
+    question = alice.question()
+    alice_token = question.actions[0]["value"]
+    bobs_token = bob.question().actions[0]["value"]
+    for action in (
+        {"action_id": slack.ANSWER + "pupil", "type": "button", "value": alice_token},
+        {"action_id": slack.ANSWER + "affected", "type": "button", "value": bobs_token},
+    ):
+        assert await alice.act(alice.action_payload(question, action)) == 200
+        assert await redis.get(store.key(alice.key)) == state
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+async def test_the_url_verification_challenge_is_answered(http: TestClient) -> None:
+    body = json.dumps({"type": "url_verification", "challenge": "c-123", "token": "x"}).encode()
+    response = await http.post(
+        "/slack/events", data=body, headers={"Content-Type": "application/json", **signed(body)}
+    )
+    assert response.status == 200 and "c-123" in await response.text()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Slack-Request-Timestamp": str(int(time.time()))},
+        "wrong secret",
+        "five minutes old",
+        "signed for another body",
+    ],
+)
+async def test_an_unsigned_or_forged_request_is_refused_and_changes_nothing(
+    http: TestClient, alice: SlackUser, api: SlackApi, redis, prefix: str, headers
+) -> None:
+    body = urlencode(alice.command_form()).encode()
+    if headers == "wrong secret":
+        headers = signed(body, secret="not-the-secret")
+    elif headers == "five minutes old":
+        headers = signed(body, at=int(time.time()) - 301)
+    elif headers == "signed for another body":
+        headers = signed(body + b"&x=1")
+    response = await http.post(
+        "/slack/events",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+    )
+    assert response.status == 401
+    await http.app[slack.BOT].idle()
+    assert api.calls == [] and await stored(redis, prefix) == []
+
+
+def _malformed() -> dict[str, tuple[bytes, str]]:
+    form = "application/x-www-form-urlencoded"
+    as_json = "application/json"
+    good = SlackUser(None, None, "x").event("hi")  # type: ignore[arg-type]
+    return {
+        "not utf-8": (b"\xff\xfe{", as_json),
+        "not json": (b"{'type': 'event_callback'", as_json),
+        "a json list": (b"[]", as_json),
+        "no type": (json.dumps({"event": good["event"]}).encode(), as_json),
+        "an event that is not an object": (json.dumps({**good, "event": "x"}).encode(), as_json),
+        "no event id": (
+            json.dumps({k: v for k, v in good.items() if k != "event_id"}).encode(),
+            as_json,
+        ),
+        "a message with no user": (
+            json.dumps({**good, "event": {**good["event"], "user": None}}).encode(),
+            as_json,
+        ),
+        "a text that is not a string": (
+            json.dumps({**good, "event": {**good["event"], "text": ["hi"]}}).encode(),
+            as_json,
+        ),
+        "a payload that is not json": (b"payload=%7Bnope", form),
+        "a payload with no actions": (
+            urlencode({"payload": json.dumps({"type": "block_actions"})}).encode(),
+            form,
+        ),
+        "a click with no message": (
+            urlencode(
+                {
+                    "payload": json.dumps(
+                        {
+                            "type": "block_actions",
+                            "user": {"id": "UX"},
+                            "team": {"id": TEAM},
+                            "actions": [{"action_id": slack.ANSWER + "start", "value": "1.1"}],
+                        }
+                    )
+                }
+            ).encode(),
+            form,
+        ),
+        "a slash command with no user": (b"command=%2Freport-harassment&team_id=T", form),
+        "xml": (b"<event/>", "text/xml"),
+        "no content type": (b"{}", ""),
+    }
+
+
+@pytest.mark.parametrize("name", list(_malformed()))
+async def test_malformed_bodies_are_refused_with_400(
+    http: TestClient, api: SlackApi, redis, prefix: str, name: str
+) -> None:
+    body, content_type = _malformed()[name]
+    headers = {"Content-Type": content_type} if content_type else {}
+    if name != "not utf-8":  # which the SDK cannot sign: refused before it is checked
+        headers.update(signed(body))
+    response = await http.post("/slack/events", data=body, headers=headers)
+    assert response.status == 400
+    assert (await response.json())["error"]
+    await http.app[slack.BOT].idle()
+    assert api.calls == [] and await stored(redis, prefix) == []
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read(
+    http: TestClient, api: SlackApi
+) -> None:
+    body = b"x" * (1024 * 1024)
+    response = await http.post(
+        "/slack/events", data=body, headers={"Content-Type": "application/json", **signed(body)}
+    )
+    assert response.status == 413 and api.calls == []
+
+
+# --- failures and privacy ---------------------------------------------------------------------
+
+
+async def test_when_redis_is_unreachable_the_user_gets_a_polite_message(api: SlackApi) -> None:
+    dead = Engine(FLOW, Store(client("redis://127.0.0.1:1/0"), 60), ttl_days=30)
+    async with TestClient(TestServer(create_app(settings_for(api), dead))) as http:
+        alice = SlackUser(poster(http), api)
+        started = time.monotonic()
+        assert await alice.say("hello") == 200
+        assert await alice.command() == 200
+        assert time.monotonic() - started < 6
+    texts = [c.text for c in api.posted(alice.dm)]
+    assert texts == [dead.notice("unavailable").text.replace("**", "")] * 2
+    await dead.store.redis.aclose()
+
+
+async def test_logs_carry_nothing_the_user_typed_or_chose(
+    alice: SlackUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "my deputy keeps sharing zebrafinch memes about me on instagram"
+    await alice.say(secret)
+    await alice.say(secret)
+    path = SAMPLE_PATHS["staff and parent, every kind of abuse"]
+    await alice.walk(path)
+    standin = re.compile(r'"POST /(api|respond)/')  # the stand-in's own access log
+    logged = "\n".join(
+        f"{r.name} {r.getMessage()} {r.__dict__}"
+        for r in caplog.records
+        if not standin.search(r.getMessage())
+    )
+    for word in ("deputy", "zebrafinch", "memes", "instagram"):
+        assert word not in logged.casefold()
+    assert TEAM not in logged and alice.id not in logged
+    ours = [r for r in caplog.records if r.name.split(".")[0] in ("adapters", "conversation")]
+    assert len(ours) >= len(path)  # turns were logged
+    lines = "\n".join(JsonFormatter().format(r) for r in ours).casefold()
+    for word in forbidden():  # no option, by label or id
+        assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", lines), word
+
+
+# --- the manifest -----------------------------------------------------------------------------
+
+
+def test_the_manifest_creates_the_app_in_one_step() -> None:
+    manifest = json.loads((ROOT / "slack-manifest.json").read_text())
+    assert manifest["features"]["bot_user"]["display_name"]
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == "/report-harassment"
+    assert command["description"] and command["usage_hint"]
+    assert command["url"].endswith("/slack/events")
+    home = manifest["features"]["app_home"]
+    assert home["messages_tab_enabled"] and not home["messages_tab_read_only_enabled"]
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
+        "chat:write",
+        "commands",
+        "im:history",
+        "im:write",
+    ]
+    settings = manifest["settings"]
+    assert settings["event_subscriptions"]["bot_events"] == ["message.im"]
+    assert settings["event_subscriptions"]["request_url"].endswith("/slack/events")
+    assert settings["interactivity"]["is_enabled"]
+    assert settings["interactivity"]["request_url"].endswith("/slack/events")
+
+
+# --- the whole thing, as `python -m bot serve` ------------------------------------------------
+
+
+async def test_serve_carries_a_user_from_the_slash_command_to_the_final_dm(
+    redis_url: str, api: SlackApi, redis
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "PORT": str(port),
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api.url,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    bob = None
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_until_up(session, url)
+
+            async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
+                before = len(api.posted())
+                async with session.post(
+                    f"{url}/slack/events",
+                    data=body,
+                    headers={"Content-Type": content_type, **headers},
+                ) as response:
+                    status = response.status
+                # The bot answers Slack first and then calls the Web API: wait for a post.
+                deadline = time.monotonic() + 10
+                while not api.posted()[before:] and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                return status
+
+            bob = SlackUser(post, api, f"bob{port}")
+            path = SAMPLE_PATHS["unknown perpetrator, harmful content"]
+            await bob.walk(path, start=bob.command)
+            (guidance,) = guidance_of(api, bob.dm)
+            check_guidance(guidance.text, dict(path))
+            (moved,) = api.to(CHANNEL)
+            assert moved.text == slack.MOVED_PRIVATE
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+        if bob:
+            await redis.delete(
+                *[k async for k in redis.scan_iter(f"hb:{{slack:{TEAM}:{bob.id}}}*")]
+            )
+    assert proc.returncode == 0
+
+
+async def wait_until_up(session: aiohttp.ClientSession, url: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            async with session.get(f"{url}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        assert time.monotonic() < deadline, "serve did not start"
+        await asyncio.sleep(0.05)
