@@ -1,7 +1,8 @@
 """The Redis the bot talks to: `REDIS_URL`, or an embedded Valkey for the quick start.
 
-Timeouts and retries are deliberate: a turn must answer within Slack's 3 seconds even
-when Redis is gone, so a dead server fails fast rather than hanging a request.
+Timeouts and retries are deliberate: a user must hear within 3 seconds that Redis is
+gone, so a dead server fails fast rather than hanging a request. A command gets two tries
+of at most a second each.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .config import ConfigError, Settings
 _CLIENT_OPTIONS = {
     "socket_timeout": 1.0,
     "socket_connect_timeout": 1.0,
-    "retry": Retry(ExponentialBackoff(cap=0.25, base=0.05), retries=2),
+    "retry": Retry(ExponentialBackoff(cap=0.1, base=0.05), retries=1),
     "retry_on_error": [ConnectionError, TimeoutError],
     "health_check_interval": 30,
 }

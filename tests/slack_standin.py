@@ -7,8 +7,11 @@ Slack does, on 127.0.0.1, and keeps every call for the tests to read.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -52,6 +55,10 @@ class SlackApi:
     refuse_update: bool = False
     server: TestServer | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _by_channel: dict[str, list[Call]] = field(default_factory=lambda: defaultdict(list))
+    _arrived: dict[str, asyncio.Condition] = field(
+        default_factory=lambda: defaultdict(asyncio.Condition)
+    )
 
     @property
     def url(self) -> str:
@@ -78,22 +85,33 @@ class SlackApi:
     # --- reading what was sent ----------------------------------------------------------
 
     def posted(self, channel: str | None = None) -> list[Call]:
-        return [
-            c
-            for c in self.calls
-            if c.method == "chat.postMessage" and (channel is None or c.channel == channel)
-        ]
+        calls = self.calls if channel is None else self.to(channel)
+        return [c for c in calls if c.method == "chat.postMessage"]
 
     def updates(self, channel: str | None = None) -> list[Call]:
-        return [
-            c
-            for c in self.calls
-            if c.method == "chat.update" and (channel is None or c.channel == channel)
-        ]
+        calls = self.calls if channel is None else self.to(channel)
+        return [c for c in calls if c.method == "chat.update"]
 
     def to(self, channel: str) -> list[Call]:
         """Everything sent into one channel, by any method."""
-        return [c for c in self.calls if c.channel == channel]
+        return list(self._by_channel.get(channel, ()))
+
+    async def until(
+        self, channel: str, done: Callable[[list[Call]], bool], timeout: float = 10
+    ) -> list[Call]:
+        """Wait until what was sent into `channel` satisfies `done` (the bot works after its
+        ack, so a test waits for the calls rather than for the HTTP answer)."""
+        arrived = self._arrived[channel]
+        async with arrived:
+            await asyncio.wait_for(arrived.wait_for(lambda: done(self.to(channel))), timeout)
+        return self.to(channel)
+
+    async def _record(self, call: Call) -> None:
+        self.calls.append(call)
+        self._by_channel[call.channel].append(call)
+        arrived = self._arrived[call.channel]
+        async with arrived:
+            arrived.notify_all()
 
     # --- the API ------------------------------------------------------------------------
 
@@ -111,7 +129,7 @@ class SlackApi:
                 {"ok": True, "user_id": BOT_USER, "bot_id": "B0BOT", "team_id": "T0SCHOOL"}
             )
         response = self._answer(method, args)
-        self.calls.append(Call(method, args, response))
+        await self._record(Call(method, args, response))
         return web.json_response(response)
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -133,5 +151,5 @@ class SlackApi:
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.calls.append(Call("respond", {"channel": request.match_info["name"], **body}))
+        await self._record(Call("respond", {"channel": request.match_info["name"], **body}))
         return web.Response(text="ok")

@@ -8,6 +8,7 @@ the tests to read.
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,9 @@ class Connector:
     refuse_create: bool = False
     refuse_update: bool = False
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _by_conversation: dict[str | None, list[Call]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     server: TestServer | None = None
 
     @property
@@ -71,13 +75,17 @@ class Connector:
     # --- reading what was sent ----------------------------------------------------------
 
     def sent_to(self, conversation: str) -> list[Call]:
-        return [c for c in self.calls if c.method == "POST" and c.conversation == conversation]
+        return [c for c in self._by_conversation[conversation] if c.method == "POST"]
 
     def updates(self, conversation: str) -> list[Call]:
-        return [c for c in self.calls if c.method == "PUT" and c.conversation == conversation]
+        return [c for c in self._by_conversation[conversation] if c.method == "PUT"]
 
     def created(self) -> list[Call]:
-        return [c for c in self.calls if c.conversation is None]
+        return list(self._by_conversation[None])
+
+    def _record(self, call: Call) -> None:
+        self.calls.append(call)
+        self._by_conversation[call.conversation].append(call)
 
     # --- the API ------------------------------------------------------------------------
 
@@ -86,13 +94,13 @@ class Connector:
         if self.refuse_create:
             return web.json_response({"error": {"code": "Forbidden"}}, status=403)
         made = f"a:private-{next(self._ids)}"
-        self.calls.append(Call("POST", None, None, body, made))
+        self._record(Call("POST", None, None, body, made))
         return web.json_response({"id": made}, status=201)
 
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
         made = f"activity-{next(self._ids)}"
-        self.calls.append(
+        self._record(
             Call(
                 "POST",
                 request.match_info["conversation"],
@@ -108,5 +116,5 @@ class Connector:
         if self.refuse_update:
             return web.json_response({"error": {"code": "NotFound"}}, status=404)
         replaced = request.match_info["activity"]
-        self.calls.append(Call("PUT", request.match_info["conversation"], replaced, body, replaced))
+        self._record(Call("PUT", request.match_info["conversation"], replaced, body, replaced))
         return web.json_response({"id": replaced})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.config import Settings
+from bot.config import Settings, SlackSettings
 from bot.local_redis import free_port, wait_until_answers
 from bot.redis_connection import client
 from bot.web import create_app
@@ -20,6 +21,13 @@ from conversation.messages import Outcome, Start, UserKey
 from conversation.store import Store, StoreUnavailable
 
 from .helpers import question, typed
+from .slack_standin import TOKEN, SlackApi
+from .teams_standin import Connector
+from .test_slack import SECRET, SlackUser, step_of
+from .test_slack import poster as slack_poster
+from .test_teams import UNAUTHENTICATED, TeamsUser
+from .test_teams import poster as teams_poster
+from .test_teams import step_of as card_step
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "redis-server"], capture_output=True).returncode != 0,
@@ -100,3 +108,59 @@ async def test_a_conversation_survives_redis_stopping_and_starting(redis_process
     assert resumed.outcome is Outcome.RESUMED and question(resumed).step == "criteria"
     await redis.aclose()
     await fresh.store.redis.aclose()
+
+
+# --- the same, over HTTP, as Slack and Teams users see it -----------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["stopped", "hung"])
+async def test_users_hear_within_3_s_when_redis_goes_and_carry_on_when_it_is_back(
+    redis_process: RedisProcess, fault: str
+) -> None:
+    """Stopped: connections are refused. Hung (SIGSTOP): they open but nothing answers, so
+    only the client's timeouts bound the wait."""
+    redis = client(redis_process.url)
+    engine = Engine(flow.load(), Store(redis, ttl_seconds=3600), ttl_days=1)
+    async with SlackApi() as api, Connector() as connector:
+        settings = Settings(slack=SlackSettings(TOKEN, SECRET, api.url), teams=UNAUTHENTICATED)
+        async with TestClient(TestServer(create_app(settings, engine))) as http:
+            alice = SlackUser(slack_poster(http), api)
+            bob = TeamsUser(teams_poster(http), connector)
+            for text in ("hi", "start", "1", "continue"):
+                await alice.say(text)
+            await bob.install()
+            for ids in (("start",), ("affected",), ("continue",)):
+                await bob.answer(*ids)
+            slack_question, teams_card = alice.question(), bob.question()
+            unavailable = engine.notice("unavailable").text
+
+            if fault == "stopped":
+                redis_process.stop()
+            else:
+                redis_process.proc.send_signal(signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                assert await alice.answer("pupil", message=slack_question) == 200
+                assert api.posted(alice.dm)[-1].text == unavailable.replace("**", "")
+                assert time.monotonic() - started < 3
+                started = time.monotonic()
+                assert await bob.answer("parent", card=teams_card) == 201
+                assert connector.sent_to(bob.chat)[-1].text == unavailable
+                assert time.monotonic() - started < 3
+                started = time.monotonic()
+                assert (await http.get("/readyz")).status == 503
+                assert time.monotonic() - started < 3
+                assert (await http.get("/healthz")).status == 200
+            finally:
+                if fault == "stopped":
+                    redis_process.start()
+                else:
+                    redis_process.proc.send_signal(signal.SIGCONT)
+
+            assert (await http.get("/readyz")).status == 200
+            # Nothing answered was lost: the same questions, answered again, carry on.
+            assert await alice.answer("pupil", message=slack_question) == 200
+            assert step_of(alice.question()) == "criteria"
+            assert await bob.answer("parent", card=teams_card) == 201
+            assert card_step(bob.question()) == "criteria"
+    await redis.aclose()

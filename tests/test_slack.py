@@ -160,17 +160,20 @@ class SlackUser:
         assert questions, "no question was posted"
         return questions[-1]
 
-    async def answer(self, *ids: str, message: Call | None = None) -> int:
-        """Click a button, or tick options and press Continue."""
+    def click(self, *ids: str, message: Call | None = None) -> dict:
+        """The payload for a click on a button, or for ticking options and pressing Continue."""
         message = message or self.question()
         boxes = [e for e in message.actions if e["type"] == "checkboxes"]
         if boxes:
             offered = {o["value"] for o in boxes[0]["options"]}
             assert set(ids) <= offered
             (go,) = [e for e in message.actions if e["action_id"] == slack.SUBMIT]
-            return await self.act(self.action_payload(message, go, ids))
+            return self.action_payload(message, go, ids)
         (button,) = [e for e in message.actions if e["action_id"] == slack.ANSWER + ids[0]]
-        return await self.act(self.action_payload(message, button))
+        return self.action_payload(message, button)
+
+    async def answer(self, *ids: str, message: Call | None = None) -> int:
+        return await self.act(self.click(*ids, message=message))
 
     async def walk(self, path: tuple, start: Callable[[], Awaitable[int]] | None = None) -> None:
         assert await (start or (lambda: self.say("hi")))() == 200

@@ -107,17 +107,20 @@ class TeamsUser:
         assert cards, "no question card was sent"
         return cards[-1]
 
-    async def answer(self, *ids: str, card: Call | None = None) -> int:
-        """Click a button, or tick options and press Continue, on a card."""
+    def submit(self, *ids: str, card: Call | None = None) -> dict:
+        """The activity for a click on a button, or for ticking options and pressing Continue."""
         card = card or self.question()
         if len(ids) == 1 and not choice_set(card.card):
             (value,) = [a["data"] for a in actions(card.card) if a["data"].get("option") == ids[0]]
         else:
             offered = {c["value"] for c in choice_set(card.card)["choices"]}
             assert set(ids) <= offered
-            (submit,) = actions(card.card)
-            value = {**submit["data"], teams.MULTI_INPUT: ",".join(ids)}
-        return await self.post(self.activity(value=value, replyToId=card.created, text=""))
+            (button,) = actions(card.card)
+            value = {**button["data"], teams.MULTI_INPUT: ",".join(ids)}
+        return self.activity(value=value, replyToId=card.created, text="")
+
+    async def answer(self, *ids: str, card: Call | None = None) -> int:
+        return await self.post(self.submit(*ids, card=card))
 
     async def walk(self, path: tuple) -> None:
         await self.install()
