@@ -35,7 +35,7 @@ from .messages import (
     UserKey,
 )
 from .progress import Progress
-from .store import DELETED, UNCHANGED, Change, Store
+from .store import DELETED, UNCHANGED, Change, Duplicate, Store
 from .typed import command as typed_command
 from .typed import options as typed_options
 
@@ -70,12 +70,18 @@ class Engine:
         # Being at a branch step reveals an answer, so logs name only steps all users see.
         self._loggable = {s.id for s in flow.steps if s.ask_if is None}
 
-    async def handle(self, user: UserKey, inp: Input) -> Turn:
+    async def handle(self, user: UserKey, inp: Input, delivery: str | None = None) -> Turn:
+        """One turn. `delivery` names the platform's delivery of this input (an event or
+        activity id): a retry of one already applied changes nothing and answers nothing."""
         started = time.perf_counter()
         progress = await self.store.load(user)
         for _ in range(MAX_ATTEMPTS):
             turn, change = self.decide(progress, inp)
-            applied, progress = await self.store.commit(user, progress, change)
+            try:
+                applied, progress = await self.store.commit(user, progress, change, delivery)
+            except Duplicate:
+                turn = Turn(Outcome.DUPLICATE, ())
+                applied = True
             if applied:
                 self._log(user, turn, started)
                 return turn
@@ -210,6 +216,7 @@ class Engine:
             options=tuple(Choice(o.id, o.label) for o in step.options),
             multi=step.multi,
             links=step.links,
+            version=progress.version,
         )
 
     def _valid(self, progress: Progress) -> bool:

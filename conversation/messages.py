@@ -83,6 +83,8 @@ class Question:
     options: tuple[Choice, ...]
     multi: bool = False
     links: tuple[Resource, ...] = ()
+    version: int = 0
+    """The conversation's version when asked: later questions have higher ones."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,8 @@ class Outcome(StrEnum):
     STOPPED = "stopped"
     DELETED = "deleted"
     RESENT = "resent"
+    DUPLICATE = "duplicate"
+    """A platform re-delivered an input already applied: nothing to do or say."""
 
 
 @dataclass(frozen=True, slots=True)

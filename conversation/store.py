@@ -6,39 +6,68 @@ version is still the one it computed from, and otherwise hands back what is stor
 the turn can be worked out again. The copy is a hint, never the truth, so several
 workers can share one Redis and none needs another's memory.
 
-A user's keys share one hash tag (`{platform:workspace:user}`), so the two keys that
-`delete my data` removes together sit in one Cluster slot; every other call touches one key.
+A user's keys share one hash tag (`{platform:workspace:user}`): their progress, their last
+question message and the deliveries they sent lately sit in one Cluster slot, so one
+script can check a retry, commit a turn, or delete everything the user has.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Final
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from .messages import UserKey
+from .messages import Question, UserKey
 from .progress import Progress
 
-# KEYS[1] the user's progress, KEYS[2] their last question message. ARGV: expected version,
-# op (s=set d=delete both t=touch), value, ttl.
-# Returns {1} when applied, or {0, stored value or ''} when the version has moved on.
+# KEYS: the user's progress, their last question message, and the platform deliveries
+# (event or activity ids) they sent lately, a sorted set of id -> time applied.
+# ARGV: expected version, op (s=set d=delete all t=touch), value, ttl, delivery id or '',
+# now (seconds), delivery ttl.
+# Returns {1} when applied, {2} for a delivery applied before, or {0, stored value or ''}
+# when the version has moved on.
 _COMMIT = """
+local delivery, now, window = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+if delivery ~= '' then
+  local at = redis.call('ZSCORE', KEYS[3], delivery)
+  if at and tonumber(at) > now - window then return {2} end
+end
 local cur = redis.call('GET', KEYS[1])
 local v = 0
 if cur then v = tonumber(string.match(cur, '^(%d+)|')) or -1 end
 if v ~= tonumber(ARGV[1]) then return {0, cur or ''} end
+if ARGV[2] == 'd' then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  return {1}
+end
 if ARGV[2] == 's' then
   redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
-elseif ARGV[2] == 'd' then
-  redis.call('DEL', KEYS[1], KEYS[2])
 elseif cur then
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
+if delivery ~= '' then
+  redis.call('ZADD', KEYS[3], now, delivery)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+  redis.call('EXPIRE', KEYS[3], window)
+end
 return {1}
 """
+
+# KEYS[1] the user's last question message. ARGV: the question's version, where it is, ttl.
+_REMEMBER_MESSAGE = """
+local cur = redis.call('GET', KEYS[1])
+if cur and tonumber(string.match(cur, '^(%d+)|')) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+DELIVERY_TTL = 900
+"""Seconds a delivery id is remembered: Slack retries over minutes, Teams after 15 s."""
 
 _DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
@@ -52,14 +81,25 @@ class StoreUnavailable(Exception):
     """Redis cannot be reached right now; nothing was changed."""
 
 
+class Duplicate(Exception):
+    """This platform delivery (a retried event, a re-sent activity) was applied before."""
+
+
 class Store:
     def __init__(
-        self, redis: Redis, ttl_seconds: int, prefix: str = "hb", cache_size: int = 10_000
+        self,
+        redis: Redis,
+        ttl_seconds: int,
+        prefix: str = "hb",
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
+        self.clock = clock
         self.ttl = ttl_seconds
         self.prefix = prefix
         self._commit = redis.register_script(_COMMIT)
+        self._remember_message = redis.register_script(_REMEMBER_MESSAGE)
         self._seen: OrderedDict[str, Progress | None] = OrderedDict()
         self._cache_size = cache_size
 
@@ -68,6 +108,9 @@ class Store:
 
     def message_key(self, user: UserKey) -> str:
         return self.key(user) + ":msg"
+
+    def deliveries_key(self, user: UserKey) -> str:
+        return self.key(user) + ":seen"
 
     async def load(self, user: UserKey) -> Progress | None:
         """The last-seen progress if this process has one, else what Redis holds."""
@@ -79,10 +122,17 @@ class Store:
         return self._remember(key, raw)
 
     async def commit(
-        self, user: UserKey, expected: Progress | None, change: Change
+        self,
+        user: UserKey,
+        expected: Progress | None,
+        change: Change,
+        delivery: str | None = None,
     ) -> tuple[bool, Progress | None]:
-        """Apply `change` if the stored version is still `expected`'s.
+        """Apply `change` if the stored version is still `expected`'s, and, for a platform
+        delivery, only if that delivery has not been applied before (else `Duplicate`).
 
+        Marking the delivery in the same script as the change means a retry is recognised
+        exactly when its first delivery took effect: never lost, never applied twice.
         Returns (True, the new progress) or (False, what is actually stored).
         """
         key = self.key(user)
@@ -91,9 +141,12 @@ class Store:
             op, value = "s", change.encode()
         else:
             op, value = ("d" if change == DELETED else "t"), ""
-        result = await self._call(
-            self._commit(keys=[key, self.message_key(user)], args=[version, op, value, self.ttl])
-        )
+        keys = [key, self.message_key(user), self.deliveries_key(user)]
+        now = int(self.clock())
+        args = [version, op, value, self.ttl, delivery or "", now, DELIVERY_TTL]
+        result = await self._call(self._commit(keys=keys, args=args))
+        if result[0] == 2:
+            raise Duplicate()
         if result[0] == 1:
             new = change if isinstance(change, Progress) else (None if op == "d" else expected)
             self._put(key, new)
@@ -102,24 +155,22 @@ class Store:
         # again from what it wrote, and the user is shown where they now are.
         return False, self._remember(key, result[1])
 
-    async def remember_message(self, user: UserKey, ref: str) -> None:
-        """Where the user's newest question was posted (an opaque platform reference), so a
-        typed answer can update it in place too. Best effort: without it an old question
+    async def remember_message(self, user: UserKey, question: Question, ref: str) -> None:
+        """Where `question` was posted (an opaque platform reference), so that a typed answer
+        can update it in place too. Kept only if no later question's is kept already: two
+        turns' posts can finish in either order. Best effort: without it an old question
         keeps its buttons, and a click on them is simply stale."""
         with contextlib.suppress(*_DOWN):
-            await self.redis.set(self.message_key(user), ref, ex=self.ttl)
+            await self._remember_message(
+                keys=[self.message_key(user)], args=[question.version, ref, self.ttl]
+            )
 
     async def recall_message(self, user: UserKey) -> str | None:
         try:
             raw = await self.redis.get(self.message_key(user))
         except _DOWN:
             return None
-        return raw.decode() if isinstance(raw, bytes) else raw
-
-    async def first_delivery(self, delivery_id: str, ttl_seconds: int = 900) -> bool:
-        """True the first time a platform delivery id is seen; False for its retries."""
-        key = f"{self.prefix}:seen:{delivery_id}"
-        return bool(await self._call(self.redis.set(key, 1, nx=True, ex=ttl_seconds)))
+        return raw.decode().partition("|")[2] if raw else None
 
     async def ping(self) -> bool:
         try:

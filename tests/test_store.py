@@ -6,12 +6,14 @@ import asyncio
 import re
 import time
 
+import pytest
+
 from bot.redis_connection import client
 from conversation import flow
 from conversation.engine import Engine
 from conversation.messages import Choose, Outcome, Say, Start, UserKey
 from conversation.progress import Progress
-from conversation.store import Store, StoreUnavailable
+from conversation.store import Duplicate, Store, StoreUnavailable
 
 from .helpers import click, question, typed
 
@@ -111,10 +113,34 @@ async def test_an_identical_write_by_another_turn_is_still_a_conflict(store: Sto
     assert (await store.commit(ME, old, new)) == (False, new)
 
 
-async def test_retries_of_a_delivery_are_recognised(store: Store) -> None:
-    assert await store.first_delivery("Ev1") is True
-    assert await store.first_delivery("Ev1") is False
-    assert 0 < await store.redis.ttl(f"{store.prefix}:seen:Ev1") <= 900
+async def test_a_redelivered_input_applies_once_even_on_many_workers_at_once(new_engine) -> None:
+    """A platform retry, arriving at every worker at the same moment, is one turn."""
+    workers = [new_engine() for _ in range(10)]
+    await typed(workers[0], ME, "hi", "1")
+    for w in workers:
+        await w.handle(ME, Start())  # each computes from its own copy
+    turns = await asyncio.gather(*(w.handle(ME, Say("2"), delivery="Ev42") for w in workers))
+    outcomes = sorted(t.outcome for t in turns)
+    assert outcomes == [Outcome.ANSWERED] + [Outcome.DUPLICATE] * 9
+    assert all(t.replies == () for t in turns if t.outcome is Outcome.DUPLICATE)
+    store = workers[0].store
+    stored = Progress.decode((await store.redis.get(store.key(ME))).decode())
+    assert stored.answers[-1] == ("role", ("handling",))
+    assert 0 < await store.redis.ttl(store.deliveries_key(ME)) <= 900
+
+
+async def test_a_delivery_is_marked_only_when_its_turn_applies(store: Store) -> None:
+    """A turn that lost the race is decided again, and may still apply: its delivery must
+    not have been marked by the attempt that lost."""
+    old = Progress("welcome", version=1, started=1, updated=1)
+    await store.commit(ME, None, old)
+    moved = old.advance("role", ("start",), 2)
+    await store.commit(ME, old, moved)
+    assert (await store.commit(ME, old, old, delivery="Ev7")) == (False, moved)
+    assert await store.redis.zscore(store.deliveries_key(ME), "Ev7") is None
+    assert (await store.commit(ME, moved, "unchanged", delivery="Ev7"))[0] is True
+    with pytest.raises(Duplicate):
+        await store.commit(ME, moved, "unchanged", delivery="Ev7")
 
 
 async def test_an_unreachable_redis_fails_fast_and_clearly() -> None:
