@@ -16,6 +16,8 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Coroutine, Mapping
+from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -100,11 +102,8 @@ class SlackBot:
     def __init__(self, engine: Engine, settings: SlackSettings) -> None:
         self.engine = engine
         self.verifier = SignatureVerifier(settings.signing_secret)
-        self.client = AsyncWebClient(
-            token=settings.bot_token, base_url=settings.api_url, timeout=10
-        )
         self.bolt = AsyncApp(
-            client=self.client,
+            token=settings.bot_token,
             # The route has verified the signature already, before anything was parsed.
             request_verification_enabled=False,
             # Each listener acks and hands the turn to a task of its own (see `_spawn`), so
@@ -112,6 +111,9 @@ class SlackBot:
             process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
         )
+        # Bolt's own client (given one of ours, it warns that the token is unused).
+        self.client: AsyncWebClient = self.bolt.client
+        self.client.base_url, self.client.timeout = settings.api_url, 10
         self._in_flight: set[asyncio.Task] = set()
         self._listen()
 
@@ -142,14 +144,22 @@ class SlackBot:
         if not self._signed(text, request.headers):
             return web.json_response({"error": "invalid signature"}, status=401)
         try:
-            read(text, request.content_type)
+            body = read(text, request.content_type)
         except Malformed as exc:
             return web.json_response({"error": str(exc)}, status=400)
         except Ignored:
             return web.Response(status=200)
-        bolt_request = AsyncBoltRequest(
-            body=text, query=request.query_string, headers=dict(request.headers)
-        )
+        # Bolt gets the body this route read, as JSON: left to itself it reads a form as
+        # JSON when it starts with "{", and as nothing when "payload" appears anywhere in it
+        # (a command typed as "/report-harassment payload"). Reading it, Bolt looks for ids
+        # in places this route does not check, and fails on any other shape there.
+        headers = {**request.headers, "Content-Type": "application/json"}
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=json.dumps(body), query=request.query_string, headers=headers
+            )
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError, RecursionError):
+            return web.json_response({"error": "unexpected ids in the body"}, status=400)
         return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
     def _signed(self, body: str, headers: Mapping[str, str]) -> bool:
@@ -220,9 +230,9 @@ class SlackBot:
         await self._turn(user, dm, Start())
 
     async def _message(self, user: UserKey, dm: str, event_id: str, said: Say) -> None:
-        # Slack re-sends an event it saw no 200 for within 3 seconds, with the same id.
-        if await self._first_delivery(event_id):
-            await self._turn(user, dm, said)
+        # Slack re-sends an event it saw no 200 for within 3 seconds, with the same id:
+        # the engine applies each delivery once.
+        await self._turn(user, dm, said, delivery=f"slack:{event_id}")
 
     async def _clicked(self, body: dict, context: AsyncBoltContext, choice: Choose) -> None:
         dm = context.channel_id or ""
@@ -231,24 +241,40 @@ class SlackBot:
         clicked = f"{body['container']['channel_id']}\n{body['container']['message_ts']}"
         await self._turn(_user(context), dm, choice, clicked)
 
-    async def _turn(self, user: UserKey, dm: str, inp: Input, clicked: str | None = None) -> None:
+    async def _turn(
+        self,
+        user: UserKey,
+        dm: str,
+        inp: Input,
+        clicked: str | None = None,
+        delivery: str | None = None,
+    ) -> None:
         try:
-            turn = await self.engine.handle(user, inp)
+            turn = await self.engine.handle(user, inp, delivery)
         except (StoreUnavailable, Busy) as exc:
             log.warning("slack turn unavailable", extra={"error": type(exc).__name__})
             await self._post(dm, self.engine.notice("unavailable"))
             return
+        question = None
         if turn.answered:
             question = clicked or await self.engine.store.recall_message(user)
-            if question:
-                await self._replace(question, turn.answered)
+        # The answer shown in place and the replies posted after it are independent calls,
+        # so they go out together: a turn costs one Slack round trip, not two.
+        posting = self._post_all(user, dm, turn.replies)
+        if question and turn.answered:
+            await asyncio.gather(self._replace(question, turn.answered), posting)
+        else:
+            await posting
+
+    async def _post_all(self, user: UserKey, dm: str, replies: tuple[Reply, ...]) -> None:
+        """The replies in order; then note where the question is, for a typed answer."""
         posted = None
-        for reply in turn.replies:
+        for reply in replies:
             ts = await self._post(dm, reply)
             if isinstance(reply, Question) and ts:
-                posted = f"{dm}\n{ts}"
+                posted = reply, f"{dm}\n{ts}"
         if posted:
-            await self.engine.store.remember_message(user, posted)
+            await self.engine.store.remember_message(user, *posted)
 
     async def _post(self, channel: str, reply: Reply) -> str | None:
         text, blocks = render(reply)
@@ -270,12 +296,6 @@ class SlackBot:
     async def _dm(self, user_id: str | None) -> str:
         response = await self.client.conversations_open(users=user_id)
         return response["channel"]["id"]
-
-    async def _first_delivery(self, event_id: str) -> bool:
-        try:
-            return await self.engine.store.first_delivery(f"slack:{event_id}")
-        except StoreUnavailable:
-            return True  # the turn itself will find Redis down and say so
 
 
 def _user(context: AsyncBoltContext) -> UserKey:
@@ -308,9 +328,7 @@ def read(text: str, content_type: str) -> dict[str, Any]:
         body = _json(form["payload"])
         _check_interaction(body)
         return body
-    for field in ("command", "user_id", "team_id", "channel_id", "response_url"):
-        if not form.get(field):
-            raise Malformed(f"a slash command needs {field}")
+    _need_strings(form, "command", "user_id", "team_id", "channel_id", "response_url")
     if not form["command"].startswith("/"):
         raise Malformed("a slash command starts with /")
     return form
@@ -319,7 +337,7 @@ def read(text: str, content_type: str) -> dict[str, Any]:
 def _json(text: str) -> dict[str, Any]:
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
         raise Malformed("the body is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         raise Malformed("expected a JSON object with a type")
@@ -353,7 +371,8 @@ def _check_interaction(body: dict[str, Any]) -> None:
     if not isinstance(user, dict):
         raise Malformed("block_actions needs a user")
     _need_strings(user, "id")
-    _need_strings(actions[0], "action_id")
+    if not isinstance(actions[0].get("action_id"), str) or not actions[0]["action_id"]:
+        raise Malformed("an action needs an action_id")
     if not isinstance(actions[0].get("value", ""), str):
         raise Malformed("an action's value must be a string")
     team = body.get("team")
@@ -370,25 +389,38 @@ def _check_interaction(body: dict[str, Any]) -> None:
 
 
 def _need_strings(where: dict[str, Any], *fields: str) -> None:
+    """Slack's ids are short ASCII; they become Redis keys, so nothing else is let through."""
     for field in fields:
-        if not isinstance(where.get(field), str) or not where[field]:
-            raise Malformed(f"{field} is missing")
+        value = where.get(field)
+        if not isinstance(value, str) or not value or not value.isascii() or len(value) > 255:
+            raise Malformed(f"{field} is missing or not an id")
 
 
 # --- Block Kit -----------------------------------------------------------------------------
 
 
+# Messages are built once for each distinct content and kept: the questions, notices and
+# checklists are few, and only a question's token changes from one turn to the next.
+
+
 def render(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
     """A message's plain-text fallback (notifications, screen readers) and its blocks."""
     if isinstance(reply, Question):
-        return plaintext.question(reply), question_blocks(reply)
+        text, blocks, buttons = _question(replace(reply, token="", version=0))
+        return text, [*blocks, _with_token(buttons, reply.token)]
+    return _rendered(reply)
+
+
+@lru_cache(maxsize=1024)
+def _rendered(reply: Guidance | Notice) -> tuple[str, list[dict[str, Any]]]:
     if isinstance(reply, Guidance):
         return plaintext.guidance(reply), guidance_blocks(reply)
-    assert isinstance(reply, Notice)
     return plaintext.render(reply), _dicts([_section(_mrkdwn(reply.text))])
 
 
-def question_blocks(q: Question) -> list[dict[str, Any]]:
+@lru_cache(maxsize=1024)
+def _question(q: Question) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """A question without its token: the text, the blocks above the buttons, the buttons."""
     blocks: list[Block] = [_section(f"*{_mrkdwn(q.title)}*\n\n{_mrkdwn(q.text)}")]
     if q.links:
         blocks.append(_section(_links(q.links)))
@@ -398,14 +430,24 @@ def question_blocks(q: Question) -> list[dict[str, Any]]:
             CheckboxesElement(
                 action_id=PICK, options=[Option(value=c.id, label=c.label) for c in q.options]
             ),
-            ButtonElement(text="Continue", action_id=SUBMIT, value=q.token, style="primary"),
+            ButtonElement(text="Continue", action_id=SUBMIT, value=_TOKEN, style="primary"),
         ]
     else:
         elements = [
-            ButtonElement(text=c.label, action_id=ANSWER + c.id, value=q.token) for c in q.options
+            ButtonElement(text=c.label, action_id=ANSWER + c.id, value=_TOKEN) for c in q.options
         ]
-    blocks.append(ActionsBlock(elements=elements))
-    return _dicts(blocks)
+    return plaintext.question(q), _dicts(blocks), ActionsBlock(elements=elements).to_dict()
+
+
+_TOKEN = "token"
+"""Where a question's token goes: every button's value."""
+
+
+def _with_token(actions: dict[str, Any], token: str) -> dict[str, Any]:
+    elements = [
+        {**e, "value": token} if e.get("value") == _TOKEN else e for e in actions["elements"]
+    ]
+    return {**actions, "elements": elements}
 
 
 def guidance_blocks(g: Guidance) -> list[dict[str, Any]]:
@@ -423,6 +465,7 @@ def guidance_blocks(g: Guidance) -> list[dict[str, Any]]:
     return _dicts(blocks)
 
 
+@lru_cache(maxsize=1024)
 def answered_blocks(a: Answered) -> tuple[str, list[dict[str, Any]]]:
     """The answered question, in place of the question: the choice, and no buttons."""
     chosen = ", ".join(a.chosen)

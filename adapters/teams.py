@@ -10,13 +10,15 @@ conversation continues in a 1:1 chat the bot creates.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
-from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import (
     Activity,
@@ -25,6 +27,8 @@ from botbuilder.schema import (
     ConversationParameters,
     TextFormatTypes,
 )
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import ConnectorFactory
 from msrest.exceptions import DeserializationError
 from msrest.universal_http.requests import ClientRetryPolicy
 
@@ -38,6 +42,7 @@ from conversation.messages import (
     Guidance,
     Input,
     Notice,
+    Outcome,
     Question,
     Reply,
     Say,
@@ -48,6 +53,10 @@ from conversation.messages import (
 from conversation.store import StoreUnavailable
 
 log = logging.getLogger("adapters.teams")
+# msrest logs whole requests (so replies and the checklist) at DEBUG, and urllib3's retry
+# warnings name the conversation in the URL.
+for _name in ("msrest", "urllib3", "botbuilder", "botframework"):
+    logging.getLogger(_name).setLevel(logging.ERROR if _name == "urllib3" else logging.WARNING)
 
 # msrest (under the SDK's Connector client) builds a retry policy for every client, two per
 # turn, testing 999 status codes for membership in a 500-item list: about 4 ms each, half
@@ -69,6 +78,11 @@ CARD_VERSION = "1.4"
 MULTI_INPUT = "options"
 """The id of the "choose all that apply" Input.ChoiceSet; its value arrives comma-separated."""
 
+NOT_INVOKABLE = Activity(
+    type=ActivityTypes.invoke_response,
+    value=InvokeResponse(status=400, body={"error": "this bot takes no invoke activities"}),
+)
+
 
 class Malformed(ValueError):
     """The request is not an activity this bot can read: answered 400, nothing stored or sent."""
@@ -76,26 +90,75 @@ class Malformed(ValueError):
 
 def attach(app: web.Application, engine: Engine, settings: TeamsSettings) -> None:
     """Serve POST /api/messages with the SDK's CloudAdapter and JWT authentication."""
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_SdkConfig(settings)))
+    authentication = ConfigurationBotFrameworkAuthentication(_SdkConfig(settings))
+    adapter = CloudAdapter(authentication)
     adapter.on_turn_error = _turn_failed
     bot = TeamsBot(engine, settings.app_id)
+    connectors: dict[tuple[str, str | None], ConnectorClient] = {}
+    app.on_startup.append(_connector_threads)
 
     async def messages(request: web.Request) -> web.Response:
+        activity, malformed = Activity(), None
         try:
             activity = await _read(request)
+            _check(activity)
         except Malformed as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            malformed = exc
+        # The sender first: whoever cannot sign learns nothing about the body but 401. The
+        # SDK refuses a bad token with errors of many kinds (PermissionError, PyJWT's,
+        # IndexError for an unknown key id, Exception for a disallowed algorithm), and
+        # every one of them means the same.
         try:
-            invoke = await adapter.process_activity(
-                request.headers.get("Authorization", ""), activity, bot.on_turn
+            authenticated = await authentication.authenticate_request(
+                activity, request.headers.get("Authorization", "")
             )
-        except PermissionError:
+        except Exception as exc:
+            log.info("teams request refused", extra={"error": type(exc).__name__})
             return web.json_response({"error": "unauthorized"}, status=401)
+        if malformed:
+            return web.json_response({"error": str(malformed)}, status=400)
+        authenticated.connector_factory = _Reused(connectors, authenticated.connector_factory)
+        invoke = await adapter.process_activity(authenticated, activity, bot.on_turn)
         if invoke:
             return web.json_response(invoke.body, status=invoke.status)
         return web.Response(status=201)
 
     app.router.add_post("/api/messages", messages)
+
+
+class _Reused(ConnectorFactory):
+    """One Connector client for each service URL, kept from turn to turn.
+
+    botbuilder makes a new client for every turn, and with it a new HTTP session: a new
+    TCP (and in production, TLS) connection for every reply. The client's credentials
+    renew their own token, so a kept client stays good.
+    """
+
+    LIMIT = 32
+    """Teams uses a handful of service URLs; the bound only matters to a forged flood."""
+
+    def __init__(
+        self, clients: dict[tuple[str, str | None], ConnectorClient], factory: ConnectorFactory
+    ) -> None:
+        self.clients = clients
+        self.factory = factory
+
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        key = (service_url, audience)
+        if (client := self.clients.get(key)) is None:
+            client = await self.factory.create(service_url, audience)
+            if len(self.clients) >= self.LIMIT:
+                self.clients.pop(next(iter(self.clients)))
+            self.clients[key] = client
+        return client
+
+
+async def _connector_threads(app: web.Application) -> None:
+    """msrest sends each Connector call with `requests` on the loop's default executor,
+    which has min(32, CPUs + 4) threads: 6 on two cores, so a seventh reply in flight
+    waited for a thread while the loop had nothing to do."""
+    executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="connector")
+    asyncio.get_running_loop().set_default_executor(executor)
 
 
 class _SdkConfig:
@@ -123,21 +186,53 @@ async def _read(request: web.Request) -> Activity:
         raise Malformed("expected an application/json activity")
     try:
         body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested deeper than Python goes
         raise Malformed("the body is not JSON") from None
     if not isinstance(body, dict):
         raise Malformed("the body is not an activity object")
     if not isinstance(body.get("type"), str) or not body["type"]:
         raise Malformed("the activity has no type")
+    _check_strings(body)
     try:
-        activity = Activity().deserialize(body)
+        return Activity().deserialize(body)
     except DeserializationError:
         raise Malformed("the body is not a Bot Framework activity") from None
+
+
+_READ_AS_TEXT = (
+    "id",
+    "channelId",
+    "serviceUrl",
+    "text",
+    "replyToId",
+    "from.id",
+    "from.aadObjectId",
+    "recipient.id",
+    "conversation.id",
+    "conversation.conversationType",
+)
+"""The fields this bot reads as text. The SDK makes a string of whatever it finds in them
+(a list becomes "[]", and the number 1 becomes "1", which reads as the first option), so they
+are checked as they arrived."""
+
+
+def _check_strings(body: dict[str, Any]) -> None:
+    for name in _READ_AS_TEXT:
+        value: Any = body
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, str):
+            raise Malformed(f"the activity's {name} is not a string")
+        if isinstance(value, str) and not value.isprintable() and name != "text":
+            # A lone surrogate (JSON can carry one) cannot become part of a Redis key.
+            raise Malformed(f"the activity's {name} is not printable text")
+
+
+def _check(activity: Activity) -> None:
     if activity.type in (ActivityTypes.message, ActivityTypes.conversation_update):
         _check_addressing(activity)
     if activity.type == ActivityTypes.message:
         _input(activity)
-    return activity
 
 
 def _check_addressing(activity: Activity) -> None:
@@ -231,6 +326,10 @@ class TeamsBot:
                 await self._move_to_private(context)
         elif activity.type == ActivityTypes.conversation_update and _bot_added(activity):
             await self._installed(context)
+        elif activity.type == ActivityTypes.invoke:
+            # No card or extension of this bot invokes it, and left unanswered the SDK would
+            # answer 501: say it is not a request this bot takes.
+            await context.send_activity(NOT_INVOKABLE)
 
     async def _installed(self, context: TurnContext) -> None:
         """Installed, or the 1:1 chat opened: the welcome. Added to a team or group chat:
@@ -281,13 +380,13 @@ class TeamsBot:
     async def _turn(self, activity: Activity, user: UserKey, inp: Input) -> Turn | Notice | None:
         """The engine's turn; None for a re-delivery; the polite notice if storage is down."""
         try:
-            # Teams re-sends an activity it saw no answer to within 15 seconds.
-            if not await self.engine.store.first_delivery(_delivery(activity)):
-                return None
-            return await self.engine.handle(user, inp)
+            # Teams re-sends an activity it saw no answer to within 15 seconds, with the
+            # same id: the engine applies each delivery once.
+            turn = await self.engine.handle(user, inp, _delivery(activity))
         except (StoreUnavailable, Busy) as exc:
             log.warning("teams turn unavailable", extra={"error": type(exc).__name__})
             return self.engine.notice("unavailable")
+        return None if turn.outcome is Outcome.DUPLICATE else turn
 
     async def _show(
         self, context: TurnContext, user: UserKey, turn: Turn, card: str | None
@@ -295,18 +394,23 @@ class TeamsBot:
         conversation = context.activity.conversation.id
         if turn.answered:
             card = card or await self._last_card(user, conversation)
-            if card:
-                await self._replace(context, card, turn.answered)
         if not turn.replies:
+            if card and turn.answered:
+                await self._replace(context, card, turn.answered)
             return
-        sent = await context.send_activities([_activity(r) for r in turn.replies])
+        # The answer shown in place and the replies are independent calls: both at once.
+        sending = context.send_activities([_activity(r) for r in turn.replies])
+        if card and turn.answered:
+            _, sent = await asyncio.gather(self._replace(context, card, turn.answered), sending)
+        else:
+            sent = await sending
         questions = [
-            response.id
+            (reply, f"{conversation}\n{response.id}")
             for reply, response in zip(turn.replies, sent, strict=True)
             if isinstance(reply, Question) and response and response.id
         ]
         if questions:
-            await self.engine.store.remember_message(user, f"{conversation}\n{questions[-1]}")
+            await self.engine.store.remember_message(user, *questions[-1])
 
     async def _last_card(self, user: UserKey, conversation: str) -> str | None:
         """The newest question card in this chat, so a typed answer replaces it too."""
