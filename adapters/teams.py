@@ -28,7 +28,7 @@ from botbuilder.schema import (
     TextFormatTypes,
 )
 from botframework.connector.aio import ConnectorClient
-from botframework.connector.auth import ConnectorFactory
+from botframework.connector.auth import AuthenticateRequestResult, ConnectorFactory
 from msrest.exceptions import DeserializationError
 from msrest.universal_http.requests import ClientRetryPolicy
 
@@ -90,12 +90,11 @@ class Malformed(ValueError):
 
 def attach(app: web.Application, engine: Engine, settings: TeamsSettings) -> None:
     """Serve POST /api/messages with the SDK's CloudAdapter and JWT authentication."""
-    authentication = ConfigurationBotFrameworkAuthentication(_SdkConfig(settings))
+    authentication = Authentication(_SdkConfig(settings))
     adapter = CloudAdapter(authentication)
     adapter.on_turn_error = _turn_failed
     bot = TeamsBot(engine, settings.app_id)
-    connectors: dict[tuple[str, str | None], ConnectorClient] = {}
-    app.on_startup.append(_connector_threads)
+    app.on_startup.append(connector_threads)
 
     async def messages(request: web.Request) -> web.Response:
         activity, malformed = Activity(), None
@@ -117,13 +116,27 @@ def attach(app: web.Application, engine: Engine, settings: TeamsSettings) -> Non
             return web.json_response({"error": "unauthorized"}, status=401)
         if malformed:
             return web.json_response({"error": str(malformed)}, status=400)
-        authenticated.connector_factory = _Reused(connectors, authenticated.connector_factory)
         invoke = await adapter.process_activity(authenticated, activity, bot.on_turn)
         if invoke:
             return web.json_response(invoke.body, status=invoke.status)
         return web.Response(status=201)
 
     app.router.add_post("/api/messages", messages)
+
+
+class Authentication(ConfigurationBotFrameworkAuthentication):
+    """The SDK's own, but with Connector clients kept from turn to turn (see `_Reused`)."""
+
+    def __init__(self, configuration: Any) -> None:
+        super().__init__(configuration)
+        self._clients: dict[tuple[str, str | None], ConnectorClient] = {}
+
+    async def authenticate_request(
+        self, activity: Activity, auth_header: str
+    ) -> AuthenticateRequestResult:
+        result = await super().authenticate_request(activity, auth_header)
+        result.connector_factory = _Reused(self._clients, result.connector_factory)
+        return result
 
 
 class _Reused(ConnectorFactory):
@@ -153,7 +166,7 @@ class _Reused(ConnectorFactory):
         return client
 
 
-async def _connector_threads(app: web.Application) -> None:
+async def connector_threads(app: web.Application) -> None:
     """msrest sends each Connector call with `requests` on the loop's default executor,
     which has min(32, CPUs + 4) threads: 6 on two cores, so a seventh reply in flight
     waited for a thread while the loop had nothing to do."""

@@ -7,6 +7,7 @@ import logging
 import signal
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from conversation.engine import Engine
 
@@ -21,7 +22,7 @@ ENGINE = web.AppKey("engine", Engine)
 
 
 def create_app(settings: Settings, engine: Engine) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_refusals])
     app[ENGINE] = engine
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -38,6 +39,20 @@ def create_app(settings: Settings, engine: Engine) -> web.Application:
         # to any serviceUrl they name; refuse everything instead.
         app.router.add_post("/api/messages", _unauthorised)
     return app
+
+
+@web.middleware
+async def _refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One line for each request refused (there is no access log: the turn lines say the
+    rest), naming the route and status only, never anything from the body."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # 413 for a body over MAX_BODY, 404, 405
+        log.info("refused", extra={"path": request.path, "status": exc.status})
+        raise
+    if response.status >= 400:
+        log.info("refused", extra={"path": request.path, "status": response.status})
+    return response
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -59,7 +74,7 @@ async def serve(
     settings: Settings, engine: Engine, host: str, port: int, reuse_port: bool = False
 ) -> None:
     """Serve until SIGTERM or SIGINT, then let in-flight turns finish before closing."""
-    runner = web.AppRunner(create_app(settings, engine), shutdown_timeout=10)
+    runner = web.AppRunner(create_app(settings, engine), shutdown_timeout=10, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
     log.info("serving", extra={"host": host, "port": port})
