@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path as FilePath
+
+import aiohttp
+
+from bot.local_redis import free_port
+from bot.logs import JsonFormatter
 from conversation import flow
 from conversation.engine import Engine
 from conversation.messages import Choose, Question, Say, Turn, UserKey
@@ -48,3 +64,77 @@ async def typed(engine: Engine, user: UserKey, *lines: str) -> Turn:
         turn = await engine.handle(user, Say(line))
     assert turn is not None
     return turn
+
+
+OUR_LOGGERS = ("adapters", "bot", "conversation", "transitions")
+
+
+async def stored(redis, prefix: str) -> list[bytes]:
+    """Every key under a test's prefix."""
+    return sorted([k async for k in redis.scan_iter(f"{prefix}:*")])
+
+
+def option_words() -> set[str]:
+    """Every option id and label, which a log line of ours must never contain."""
+    words = {o.label.casefold() for s in FLOW.steps for o in s.options}
+    words |= {o.id for s in FLOW.steps for o in s.options}
+    return words
+
+
+def check_logs_private(
+    records: list[logging.LogRecord], typed_words: Iterable[str], ids: Iterable[str], turns: int
+) -> None:
+    """No word the user typed and no raw id in any line of any logger, at least `turns`
+    lines of our own, and none of ours naming an option (libraries may say "yes" of
+    themselves)."""
+    everything = "\n".join(f"{r.name} {r.getMessage()} {r.__dict__}" for r in records)
+    for word in (*typed_words, *ids):
+        assert word.casefold() not in everything.casefold(), word
+    ours = [r for r in records if r.name.split(".")[0] in OUR_LOGGERS]
+    assert len(ours) >= turns
+    lines = "\n".join(JsonFormatter().format(r) for r in ours).casefold()
+    for word in option_words():
+        assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", lines), word
+
+
+async def wait_until_up(session: aiohttp.ClientSession, url: str) -> None:
+    """Until a `serve` process answers /healthz (20 s at most)."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            async with session.get(f"{url}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        assert time.monotonic() < deadline, "serve did not start"
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Served:
+    url: str
+    proc: subprocess.Popen
+    stderr: str = ""
+    """What the process logged, once it has stopped."""
+
+
+@contextlib.asynccontextmanager
+async def serving(session: aiohttp.ClientSession, env: dict[str, str]) -> AsyncIterator[Served]:
+    """`python -m bot serve` as an admin runs it, on a free port with `env` added; stopped
+    with SIGTERM afterwards."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=FilePath(__file__).resolve().parents[1],
+        env={**os.environ, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    served = Served(f"http://127.0.0.1:{port}", proc)
+    try:
+        await wait_until_up(session, served.url)
+        yield served
+    finally:
+        proc.terminate()
+        served.stderr = proc.communicate(timeout=15)[1]

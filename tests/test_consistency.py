@@ -31,10 +31,10 @@ import pytest
 from bot.local_redis import free_port
 from conversation.progress import Progress
 
-from .helpers import ALL_PATHS, FLOW
+from .helpers import ALL_PATHS, FLOW, wait_until_up
 from .slack_standin import TOKEN, SlackApi
 from .teams_standin import Connector
-from .test_slack import SECRET, TEAM, SlackUser, guidance_of, signed, step_of, wait_until_up
+from .test_slack import SECRET, TEAM, SlackUser, guidance_of, signed, step_of
 from .test_teams import TENANT, TeamsUser, actions
 from .test_teams import step_of as card_step
 

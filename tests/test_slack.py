@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from itertools import count
@@ -24,18 +21,15 @@ from slack_sdk.signature import SignatureVerifier
 
 from adapters import slack
 from bot.config import Settings, SlackSettings
-from bot.local_redis import free_port
-from bot.logs import JsonFormatter
 from bot.redis_connection import client
 from bot.web import create_app
 from conversation.engine import Engine
 from conversation.messages import UserKey
 from conversation.store import Store
 
-from .helpers import FLOW, SAMPLE_PATHS
+from .helpers import FLOW, SAMPLE_PATHS, check_logs_private, serving, stored
 from .slack_standin import TOKEN, Call, SlackApi
 from .test_paths import check_guidance, expected_steps
-from .test_privacy import forbidden
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -227,10 +221,6 @@ async def http(engine: Engine, api: SlackApi) -> AsyncIterator[TestClient]:
 @pytest.fixture
 def alice(http: TestClient, api: SlackApi) -> SlackUser:
     return SlackUser(poster(http), api)
-
-
-async def stored(redis, prefix: str) -> list[bytes]:
-    return sorted([k async for k in redis.scan_iter(f"{prefix}:*")])
 
 
 def check_messages(api: SlackApi) -> None:
@@ -605,19 +595,9 @@ async def test_logs_carry_nothing_the_user_typed_or_chose(
     path = SAMPLE_PATHS["staff and parent, every kind of abuse"]
     await alice.walk(path)
     standin = re.compile(r'"POST /(api|respond)/')  # the stand-in's own access log
-    logged = "\n".join(
-        f"{r.name} {r.getMessage()} {r.__dict__}"
-        for r in caplog.records
-        if not standin.search(r.getMessage())
-    )
-    for word in ("deputy", "zebrafinch", "memes", "instagram"):
-        assert word not in logged.casefold()
-    assert TEAM not in logged and alice.id not in logged
-    ours = [r for r in caplog.records if r.name.split(".")[0] in ("adapters", "conversation")]
-    assert len(ours) >= len(path)  # turns were logged
-    lines = "\n".join(JsonFormatter().format(r) for r in ours).casefold()
-    for word in forbidden():  # no option, by label or id
-        assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", lines), word
+    records = [r for r in caplog.records if not standin.search(r.getMessage())]
+    words = ("deputy", "zebrafinch", "memes", "instagram")
+    check_logs_private(records, words, ids=(TEAM, alice.id), turns=len(path))
 
 
 # --- the manifest -----------------------------------------------------------------------------
@@ -651,43 +631,29 @@ def test_the_manifest_creates_the_app_in_one_step() -> None:
 async def test_serve_carries_a_user_from_the_slash_command_to_the_final_dm(
     redis_url: str, api: SlackApi, redis
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
+    settings = {
         "REDIS_URL": redis_url,
-        "PORT": str(port),
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": api.url,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    bob = None
+    bob = SlackUser(None, api, "bob-serve")  # type: ignore[arg-type]
     try:
-        async with aiohttp.ClientSession() as session:
-            await wait_until_up(session, url)
+        async with aiohttp.ClientSession() as session, serving(session, settings) as served:
 
             async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
                 before = len(api.posted())
                 async with session.post(
-                    f"{url}/slack/events",
+                    f"{served.url}/slack/events",
                     data=body,
                     headers={"Content-Type": content_type, **headers},
                 ) as response:
                     status = response.status
                 # The bot answers Slack first and then calls the Web API: wait for a post.
-                deadline = time.monotonic() + 10
-                while not api.posted()[before:] and time.monotonic() < deadline:
-                    await asyncio.sleep(0.01)
+                await api.until(bob.dm, lambda calls: len(api.posted()) > before)
                 return status
 
-            bob = SlackUser(post, api, f"bob{port}")
+            bob._post = post
             path = SAMPLE_PATHS["unknown perpetrator, harmful content"]
             await bob.walk(path, start=bob.command)
             (guidance,) = guidance_of(api, bob.dm)
@@ -695,23 +661,5 @@ async def test_serve_carries_a_user_from_the_slash_command_to_the_final_dm(
             (moved,) = api.to(CHANNEL)
             assert moved.text == slack.MOVED_PRIVATE
     finally:
-        proc.terminate()
-        proc.communicate(timeout=15)
-        if bob:
-            await redis.delete(
-                *[k async for k in redis.scan_iter(f"hb:{{slack:{TEAM}:{bob.id}}}*")]
-            )
-    assert proc.returncode == 0
-
-
-async def wait_until_up(session: aiohttp.ClientSession, url: str) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            async with session.get(f"{url}/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        assert time.monotonic() < deadline, "serve did not start"
-        await asyncio.sleep(0.05)
+        await redis.delete(*[k async for k in redis.scan_iter(f"hb:{{slack:{TEAM}:{bob.id}}}*")])
+    assert served.proc.returncode == 0

@@ -3,14 +3,9 @@ and a local stand-in of the Connector API recording everything the bot sends bac
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import re
 import struct
-import subprocess
-import sys
 import time
 import zipfile
 import zlib
@@ -30,8 +25,6 @@ from botbuilder.schema import Activity
 from adapters import teams
 from bot.__main__ import main as cli
 from bot.config import Settings, TeamsSettings
-from bot.local_redis import free_port
-from bot.logs import JsonFormatter
 from bot.redis_connection import client
 from bot.teams_package import write_package
 from bot.web import create_app
@@ -40,10 +33,9 @@ from conversation.engine import Engine
 from conversation.messages import UserKey
 from conversation.store import Store
 
-from .helpers import SAMPLE_PATHS
+from .helpers import SAMPLE_PATHS, check_logs_private, serving, stored
 from .teams_standin import Call, Connector
 from .test_paths import check_guidance, expected_steps
-from .test_privacy import forbidden
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW = flow.load()
@@ -180,10 +172,6 @@ async def http(engine: Engine) -> AsyncIterator[TestClient]:
 @pytest.fixture
 def alice(http: TestClient, connector: Connector) -> TeamsUser:
     return TeamsUser(poster(http), connector)
-
-
-async def stored(redis, prefix: str) -> list[bytes]:
-    return sorted([k async for k in redis.scan_iter(f"{prefix}:*")])
 
 
 def check_cards(connector: Connector) -> None:
@@ -495,18 +483,10 @@ async def test_logs_carry_nothing_the_user_typed_or_chose(
     secret = "my deputy keeps sharing zebrafinch memes about me on instagram"
     await alice.say(secret)
     await alice.say(secret)
-    await alice.walk(SAMPLE_PATHS["staff and parent, every kind of abuse"])
-    logged = "\n".join(f"{r.name} {r.getMessage()} {r.__dict__}" for r in caplog.records)
-    for word in ("deputy", "zebrafinch", "memes", "instagram"):
-        assert word not in logged.casefold()
-    assert TENANT not in logged and alice.aad not in logged and alice.id not in logged
-    ours = [r for r in caplog.records if r.name.split(".")[0] in ("adapters", "conversation")]
-    assert len(ours) >= len(
-        SAMPLE_PATHS["staff and parent, every kind of abuse"]
-    )  # turns were logged
-    lines = "\n".join(JsonFormatter().format(r) for r in ours).casefold()
-    for word in forbidden():  # no option, by label or id
-        assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", lines), word
+    path = SAMPLE_PATHS["staff and parent, every kind of abuse"]
+    await alice.walk(path)
+    words = ("deputy", "zebrafinch", "memes", "instagram")
+    check_logs_private(caplog.records, words, ids=(TENANT, alice.aad, alice.id), turns=len(path))
 
 
 # --- unit level, on the SDK's TestAdapter ---------------------------------------------------------
@@ -648,43 +628,20 @@ def test_the_package_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
 async def test_serve_carries_a_user_through_a_path_over_the_bot_framework_protocol(
     redis_url: str, connector: Connector, redis
 ) -> None:
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(port)}
-    env.pop("MicrosoftAppId", None)
-    env["TEAMS_ALLOW_UNAUTHENTICATED"] = "1"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    settings = {"REDIS_URL": redis_url, "MicrosoftAppId": "", "TEAMS_ALLOW_UNAUTHENTICATED": "1"}
+    bob = TeamsUser(None, connector, "bob-serve")
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession() as session, serving(session, settings) as served:
 
             async def post(body: dict) -> int:
-                async with session.post(f"{url}/api/messages", json=body) as response:
+                async with session.post(f"{served.url}/api/messages", json=body) as response:
                     return response.status
 
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    async with session.get(f"{url}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    assert time.monotonic() < deadline, "serve did not start"
-                    await asyncio.sleep(0.05)
-            bob = TeamsUser(post, connector, f"bob{port}")
+            bob._post = post
             path = SAMPLE_PATHS["a pupil, sexual harassment, police not sure"]
             await bob.walk(path)
             guidance = next(c for c in connector.sent_to(bob.chat) if "checklist" in c.text)
             check_guidance(guidance.text, dict(path))
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=15)
-        keys = [k async for k in redis.scan_iter(f"hb:{{teams:{TENANT}:aad-bob{port}}}*")]
-        if keys:
-            await redis.delete(*keys)
-    assert "TEAMS_ALLOW_UNAUTHENTICATED=1" in err  # the start-up warning
+        await redis.delete(*[k async for k in redis.scan_iter(f"hb:{{teams:{TENANT}:{bob.aad}}}*")])
+    assert "TEAMS_ALLOW_UNAUTHENTICATED=1" in served.stderr  # the start-up warning
