@@ -187,8 +187,10 @@ class SlackBot:
         async def message(event: dict, body: dict, context: AsyncBoltContext) -> None:
             if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
                 return
-            said = Say(event.get("text", ""))
-            self._spawn(self._message(_user(context), event["channel"], body["event_id"], said))
+            # Slack re-sends an event it saw no 200 for within 3 seconds, with the same id:
+            # the engine applies each delivery once.
+            said, delivery = Say(event.get("text", "")), f"slack:{body['event_id']}"
+            self._spawn(self._turn(_user(context), event["channel"], said, delivery=delivery))
 
         @bolt.event(re.compile(".*"))
         async def other_event() -> None:
@@ -232,11 +234,6 @@ class SlackBot:
         if channel != dm:
             await respond(text=MOVED_PRIVATE, response_type="ephemeral")
         await self._turn(user, dm, Start())
-
-    async def _message(self, user: UserKey, dm: str, event_id: str, said: Say) -> None:
-        # Slack re-sends an event it saw no 200 for within 3 seconds, with the same id:
-        # the engine applies each delivery once.
-        await self._turn(user, dm, said, delivery=f"slack:{event_id}")
 
     async def _clicked(self, body: dict, context: AsyncBoltContext, choice: Choose) -> None:
         dm = context.channel_id or ""
