@@ -58,11 +58,16 @@ end
 return {1}
 """
 
-# KEYS[1] the user's last question message. ARGV: the question's version, where it is, ttl.
+# KEYS[1] the user's progress, KEYS[2] their last question message. ARGV: the question's
+# version, where it is, ttl. Kept only for a question of the stored conversation (not one
+# deleted meanwhile) and no older than the one kept already.
 _REMEMBER_MESSAGE = """
-local cur = redis.call('GET', KEYS[1])
-if cur and tonumber(string.match(cur, '^(%d+)|')) > tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+local progress = redis.call('GET', KEYS[1])
+local version = tonumber(ARGV[1])
+if not progress or version > tonumber(string.match(progress, '^(%d+)|')) then return 0 end
+local cur = redis.call('GET', KEYS[2])
+if cur and tonumber(string.match(cur, '^(%d+)|')) > version then return 0 end
+redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
 return 1
 """
 
@@ -157,12 +162,14 @@ class Store:
 
     async def remember_message(self, user: UserKey, question: Question, ref: str) -> None:
         """Where `question` was posted (an opaque platform reference), so that a typed answer
-        can update it in place too. Kept only if no later question's is kept already: two
-        turns' posts can finish in either order. Best effort: without it an old question
-        keeps its buttons, and a click on them is simply stale."""
+        can update it in place too. Two turns' posts can finish in either order, and a
+        conversation can be deleted meanwhile, so it is kept only for a question of the
+        stored conversation no older than the one kept already. Best effort: without it an
+        old question keeps its buttons, and a click on them is simply stale."""
         with contextlib.suppress(*_DOWN):
             await self._remember_message(
-                keys=[self.message_key(user)], args=[question.version, ref, self.ttl]
+                keys=[self.key(user), self.message_key(user)],
+                args=[question.version, ref, self.ttl],
             )
 
     async def recall_message(self, user: UserKey) -> str | None:

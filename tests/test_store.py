@@ -155,3 +155,17 @@ async def test_an_unreachable_redis_fails_fast_and_clearly() -> None:
         raise AssertionError("expected StoreUnavailable")
     assert time.monotonic() - started < 3
     await dead.redis.aclose()
+
+
+async def test_the_question_pointer_keeps_the_newest_and_nothing_after_a_delete(
+    engine: Engine, store: Store
+) -> None:
+    """Posts finish in any order, and a deletion can land between a post and its note."""
+    old = question(await typed(engine, ME, "hi"))
+    new = question(await typed(engine, ME, "1"))
+    await store.remember_message(ME, new, "D1\n2.0")
+    await store.remember_message(ME, old, "D1\n1.0")  # a slow turn's note, landing late
+    assert await store.recall_message(ME) == "D1\n2.0"
+    await typed(engine, ME, "delete my data")
+    await store.remember_message(ME, new, "D1\n2.0")
+    assert await store.redis.exists(store.message_key(ME)) == 0
