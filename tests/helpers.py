@@ -74,6 +74,15 @@ async def stored(redis, prefix: str) -> list[bytes]:
     return sorted([k async for k in redis.scan_iter(f"{prefix}:*")])
 
 
+async def check_all_expire(redis, prefix: str) -> None:
+    """The user's progress, question pointer and recent deliveries are all there, and
+    every key the bot wrote will expire."""
+    keys = await stored(redis, prefix)
+    assert sorted(k.rpartition(b"}")[2] for k in keys) == [b"", b":msg", b":seen"], keys
+    for key in keys:
+        assert await redis.ttl(key) > 0, key
+
+
 def option_words() -> set[str]:
     """Every option id and label, which a log line of ours must never contain."""
     words = {o.label.casefold() for s in FLOW.steps for o in s.options}

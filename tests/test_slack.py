@@ -27,7 +27,7 @@ from conversation.engine import Engine
 from conversation.messages import UserKey
 from conversation.store import Store
 
-from .helpers import FLOW, SAMPLE_PATHS, check_logs_private, serving, stored
+from .helpers import FLOW, SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
 from .slack_standin import TOKEN, Call, SlackApi
 from .test_paths import check_guidance, expected_steps
 
@@ -333,7 +333,7 @@ async def test_send_it_again_and_delete_my_answers(
     await alice.walk(SAMPLE_PATHS["for a colleague who is the head"])
     await alice.answer("resend")
     assert len(guidance_of(api, alice.dm)) == 2
-    assert await stored(redis, prefix)
+    await check_all_expire(redis, prefix)
     await alice.say("delete my data")
     assert api.posted(alice.dm)[-1].text.startswith("Done: I no longer hold")
     assert await stored(redis, prefix) == []  # nothing at all is left for this user

@@ -33,7 +33,7 @@ from conversation.engine import Engine
 from conversation.messages import UserKey
 from conversation.store import Store
 
-from .helpers import SAMPLE_PATHS, check_logs_private, serving, stored
+from .helpers import SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
 from .teams_standin import Call, Connector
 from .test_paths import check_guidance, expected_steps
 
@@ -270,7 +270,7 @@ async def test_send_it_again_and_delete_my_answers(
     await alice.answer("resend")
     again = connector.sent_to(alice.chat)[before:]
     assert "checklist" in again[0].card["body"][0]["text"].lower()
-    assert await stored(redis, prefix)
+    await check_all_expire(redis, prefix)
     await alice.say("delete my data")
     assert connector.sent_to(alice.chat)[-1].text.startswith("Done: I no longer hold")
     assert await stored(redis, prefix) == []  # nothing at all is left for this user
