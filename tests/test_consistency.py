@@ -325,7 +325,7 @@ async def test_three_workers_one_redis_every_answer_once_every_message_once(
     requests = sum(cluster.statuses.values())
     print(
         f"\n{sum(USERS.values())} users, {requests} requests in {seconds:.1f} s "
-        f"over {WORKERS} workers: {dict(cluster.statuses)}"
+        f"over {WORKERS} workers: {dict(cluster.statuses)}; turns: {dict(cluster.outcomes)}"
     )
 
     # Every worker took part, and every turn is logged once, with no ids or answers in it.
