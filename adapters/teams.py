@@ -405,12 +405,10 @@ class TeamsBot:
         self, context: TurnContext, user: UserKey, turn: Turn, card: str | None
     ) -> None:
         conversation = context.activity.conversation.id
+        if not turn.replies:  # an answered turn always has the next question to send
+            return
         if turn.answered:
             card = card or await self._last_card(user, conversation)
-        if not turn.replies:
-            if card and turn.answered:
-                await self._replace(context, card, turn.answered)
-            return
         # The answer shown in place and the replies are independent calls: both at once.
         sending = context.send_activities([_activity(r) for r in turn.replies])
         if card and turn.answered:

@@ -99,10 +99,7 @@ async def engine_turns(
     every = list(paths(flow.load()))
     walks: list[FlowPath] = [rng.choice(every) for _ in range(users * rounds)]
     prefix = f"bench:{os.getpid()}"
-    # One connection per user: redis-py's BlockingConnectionPool is unfair (a woken waiter
-    # queues again behind newcomers), so with more users than connections some waited past
-    # its 2 s timeout and the run died. Both sides share this client, so the ratio holds.
-    redis = client(url, max_connections=max(64, users))
+    redis = client(url)  # the bot's own client settings, for the turns and the floor alike
     store = Store(redis, ttl_seconds=86_400, prefix=prefix)
     engine = Engine(flow.load(), store, ttl_days=1)
     round_trips = _count_round_trips(redis)
