@@ -8,25 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+# Each adapter owns its settings type; this module only reads them from the environment.
+from adapters.slack.settings import SlackSettings
+from adapters.teams.settings import TeamsSettings
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it, never its secret value."""
-
-
-@dataclass(frozen=True, slots=True)
-class SlackSettings:
-    bot_token: str
-    signing_secret: str
-    api_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class TeamsSettings:
-    app_id: str
-    app_password: str
-    app_type: str
-    tenant_id: str
-    allow_unauthenticated: bool
 
 
 @dataclass(frozen=True, slots=True)

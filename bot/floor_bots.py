@@ -12,7 +12,7 @@ PORT`), never in production.
   clicked message, render Block Kit from models, or log a line per request or turn.
 - Teams: a botbuilder `ActivityHandler` on the same `CloudAdapter` and authentication
   (unauthenticated, no app id) that answers every message with one text activity. It gets
-  the framework fixes ours has (adapters/teams.py: msrest's retry-policy set, Connector
+  the framework fixes ours has (adapters/teams/connector.py: msrest's retry-policy set, Connector
   clients kept between turns, enough threads for msrest's requests), so the framework
   costs the same on both sides. It does not check delivery ids, read or store progress,
   replace the clicked card, or build cards.

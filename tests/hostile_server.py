@@ -23,7 +23,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters import slack
-from bot.config import Settings, SlackSettings, TeamsSettings
+from adapters.slack import SlackSettings
+from adapters.teams import TeamsSettings
+from bot.config import Settings
 from bot.redis_connection import client
 from bot.web import create_app
 from conversation import flow

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.config import Settings, SlackSettings
+from adapters.slack import SlackSettings
+from bot.config import Settings
 from bot.local_redis import free_port, wait_until_answers
 from bot.redis_connection import client
 from bot.web import create_app

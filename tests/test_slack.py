@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
 
 from adapters import slack
-from bot.config import Settings, SlackSettings
+from adapters.slack import SlackSettings
+from bot.config import Settings
 from bot.redis_connection import client
 from bot.web import create_app
 from conversation.engine import Engine

@@ -23,8 +23,10 @@ from botbuilder.core.adapters import TestAdapter
 from botbuilder.schema import Activity
 
 from adapters import teams
+from adapters.teams import TeamsSettings
+from adapters.teams import request as teams_request
 from bot.__main__ import main as cli
-from bot.config import Settings, TeamsSettings
+from bot.config import Settings
 from bot.redis_connection import client
 from bot.teams_package import write_package
 from bot.web import create_app
@@ -538,7 +540,7 @@ def test_the_tenant_is_read_where_teams_puts_it() -> None:
         }
     )
     assert TurnContext(TestAdapter(), activity).activity.conversation.tenant_id is None
-    assert teams._user(activity) == UserKey("teams", "t-1", "29:1")
+    assert teams_request.user(activity) == UserKey("teams", "t-1", "29:1")
 
 
 # --- the app package ------------------------------------------------------------------------------

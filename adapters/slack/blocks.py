@@ -1,0 +1,136 @@
+"""Block Kit: the engine's neutral replies as Slack messages, and the action ids they carry.
+
+The ids drawn here are the ones `request` checks and `app` listens for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    Option,
+    SectionBlock,
+)
+
+from conversation import plaintext
+from conversation.flow import Resource
+from conversation.messages import Answered, Guidance, Notice, Question, Reply
+
+ANSWER = "answer:"
+"""Prefix of a single-choice button's action_id; the option id follows, the token is its value."""
+PICK = "pick"
+"""The "choose all that apply" checkboxes: each tick is acknowledged and otherwise ignored."""
+SUBMIT = "submit"
+"""The Continue button under the checkboxes; its value is the token, the ticks come from
+`state.values`."""
+
+# Messages are built once for each distinct content and kept: the questions, notices and
+# checklists are few, and only a question's token changes from one turn to the next.
+
+
+def render(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
+    """A message's plain-text fallback (notifications, screen readers) and its blocks."""
+    if isinstance(reply, Question):
+        text, blocks, buttons = _question(replace(reply, token="", version=0))
+        return text, [*blocks, _with_token(buttons, reply.token)]
+    return _rendered(reply)
+
+
+@lru_cache(maxsize=1024)
+def _rendered(reply: Guidance | Notice) -> tuple[str, list[dict[str, Any]]]:
+    if isinstance(reply, Guidance):
+        return plaintext.guidance(reply), guidance_blocks(reply)
+    return plaintext.render(reply), _dicts([_section(_mrkdwn(reply.text))])
+
+
+@lru_cache(maxsize=1024)
+def _question(q: Question) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """A question without its token: the text, the blocks above the buttons, the buttons."""
+    blocks: list[Block] = [_section(f"*{_mrkdwn(q.title)}*\n\n{_mrkdwn(q.text)}")]
+    if q.links:
+        blocks.append(_section(_links(q.links)))
+    if q.multi:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=CHOOSE_ALL)]))
+        elements: list = [
+            CheckboxesElement(
+                action_id=PICK, options=[Option(value=c.id, label=c.label) for c in q.options]
+            ),
+            ButtonElement(text="Continue", action_id=SUBMIT, value=_TOKEN, style="primary"),
+        ]
+    else:
+        elements = [
+            ButtonElement(text=c.label, action_id=ANSWER + c.id, value=_TOKEN) for c in q.options
+        ]
+    return plaintext.question(q), _dicts(blocks), ActionsBlock(elements=elements).to_dict()
+
+
+_TOKEN = "token"
+"""Where a question's token goes: every button's value."""
+
+
+def _with_token(actions: dict[str, Any], token: str) -> dict[str, Any]:
+    elements = [
+        {**e, "value": token} if e.get("value") == _TOKEN else e for e in actions["elements"]
+    ]
+    return {**actions, "elements": elements}
+
+
+def guidance_blocks(g: Guidance) -> list[dict[str, Any]]:
+    """A checklist: one section per thing to do, with its links under it."""
+    blocks: list[Block] = [
+        HeaderBlock(text=plaintext.strip_bold(g.title)),
+        _section(_mrkdwn(g.intro)),
+    ]
+    for item in g.items:
+        lines = [f"☐ *{_mrkdwn(item.title)}*", *(_mrkdwn(line) for line in item.lines)]
+        blocks += [DividerBlock(), _section("\n".join(lines))]
+        if item.links:
+            blocks.append(_section(_links(item.links)))
+    blocks += [DividerBlock(), _section(_mrkdwn(g.footer))]
+    return _dicts(blocks)
+
+
+@lru_cache(maxsize=1024)
+def answered_blocks(a: Answered) -> tuple[str, list[dict[str, Any]]]:
+    """The answered question, in place of the question: the choice, and no buttons."""
+    chosen = ", ".join(a.chosen)
+    text = f"{plaintext.strip_bold(a.title)}: {chosen}"
+    return text, _dicts([_section(f"*{_mrkdwn(a.title)}*\n✓ {_mrkdwn(chosen)}")])
+
+
+CHOOSE_ALL = "Choose all that apply, then press *Continue*."
+
+
+def _section(mrkdwn: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=mrkdwn))
+
+
+def _dicts(blocks: list[Block]) -> list[dict[str, Any]]:
+    """Block Kit's models check every length limit as they are turned into JSON."""
+    return [b.to_dict() for b in blocks]
+
+
+def _mrkdwn(text: str) -> str:
+    """The flow's **bold** as Slack's *bold*, with &, < and > escaped as Slack asks."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("**", "*")
+
+
+def _links(resources: tuple[Resource, ...]) -> str:
+    return "\n".join(f"• {_resource(r)}" for r in resources)
+
+
+def _resource(r: Resource) -> str:
+    name = f"<{r.url}|{_mrkdwn(r.name)}>" if r.url else f"*{_mrkdwn(r.name)}*"
+    details = " · ".join(x for x in (r.phone, r.email) if x)
+    return f"{name}: {_mrkdwn(r.description)}" + (f" ({_mrkdwn(details)})" if details else "")

@@ -1,0 +1,159 @@
+"""A Teams turn: the engine's answer to one activity, shown in the user's 1:1 chat.
+
+Everything about the case happens in the user's 1:1 chat with the bot. A start from a
+channel or group chat gets one line there ("I've messaged you privately") and the
+conversation continues in a 1:1 chat the bot creates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters
+
+from conversation.engine import Busy, Engine
+from conversation.messages import (
+    Answered,
+    Choose,
+    Input,
+    Notice,
+    Outcome,
+    Question,
+    Start,
+    Turn,
+    UserKey,
+)
+from conversation.store import StoreUnavailable
+
+from . import request
+from .cards import answered, as_activity, notice
+
+log = logging.getLogger("adapters.teams")
+
+MOVED_PRIVATE = "I've messaged you privately."
+CANNOT_MOVE = (
+    "I couldn't message you privately. Open a chat with me in Teams and send me any message "
+    "to start."
+)
+
+NOT_INVOKABLE = Activity(
+    type=ActivityTypes.invoke_response,
+    value=InvokeResponse(status=400, body={"error": "this bot takes no invoke activities"}),
+)
+
+
+class TeamsBot:
+    """One turn per activity: translate, ask the engine, show the replies in the 1:1 chat."""
+
+    def __init__(self, engine: Engine, app_id: str) -> None:
+        self.engine = engine
+        self.app_id = app_id
+
+    async def on_turn(self, context: TurnContext) -> None:
+        activity = context.activity
+        if activity.type == ActivityTypes.message:
+            if request.is_personal(activity):
+                await self._personal(context, request.input_of(activity))
+            else:
+                await self._move_to_private(context)
+        elif activity.type == ActivityTypes.conversation_update and request.bot_added(activity):
+            await self._installed(context)
+        elif activity.type == ActivityTypes.invoke:
+            # No card or extension of this bot invokes it, and left unanswered the SDK would
+            # answer 501: say it is not a request this bot takes.
+            await context.send_activity(NOT_INVOKABLE)
+
+    async def _installed(self, context: TurnContext) -> None:
+        """Installed, or the 1:1 chat opened: the welcome. Added to a team or group chat:
+        nothing is said there, because the case never starts in public."""
+        if request.is_personal(context.activity):
+            await self._personal(context, Start())
+
+    async def _personal(self, context: TurnContext, inp: Input) -> None:
+        user = request.user(context.activity)
+        result = await self._turn(context.activity, user, inp)
+        if isinstance(result, Turn):
+            card = request.submitted_card(context.activity) if isinstance(inp, Choose) else None
+            await self._show(context, user, result, card)
+        elif result is not None:
+            await context.send_activity(notice(result))
+
+    async def _move_to_private(self, context: TurnContext) -> None:
+        activity = context.activity
+        user = request.user(activity)
+        result = await self._turn(activity, user, Start())
+        if result is None:
+            return
+        if isinstance(result, Notice):  # storage is down: says nothing about the case
+            await context.send_activity(notice(result))
+            return
+        tenant = request.tenant(activity)
+        params = ConversationParameters(
+            is_group=False,
+            bot=ChannelAccount(id=activity.recipient.id),
+            members=[ChannelAccount(id=activity.from_property.id)],
+            tenant_id=tenant or None,
+            channel_data={"tenant": {"id": tenant}} if tenant else None,
+        )
+
+        async def in_private(private: TurnContext) -> None:
+            await self._show(private, user, result, None)
+
+        try:
+            await context.adapter.create_conversation(
+                self.app_id, in_private, params, activity.channel_id, activity.service_url
+            )
+        except Exception as exc:  # the SDK raises msrest errors of several kinds
+            log.warning("teams private chat failed", extra={"error": type(exc).__name__})
+            await context.send_activity(MessageFactory.text(CANNOT_MOVE))
+            return
+        await context.send_activity(MessageFactory.text(MOVED_PRIVATE))
+
+    async def _turn(self, activity: Activity, user: UserKey, inp: Input) -> Turn | Notice | None:
+        """The engine's turn; None for a re-delivery; the polite notice if storage is down."""
+        try:
+            # Teams re-sends an activity it saw no answer to within 15 seconds, with the
+            # same id: the engine applies each delivery once.
+            turn = await self.engine.handle(user, inp, request.delivery(activity))
+        except (StoreUnavailable, Busy) as exc:
+            log.warning("teams turn unavailable", extra={"error": type(exc).__name__})
+            return self.engine.notice("unavailable")
+        return None if turn.outcome is Outcome.DUPLICATE else turn
+
+    async def _show(
+        self, context: TurnContext, user: UserKey, turn: Turn, card: str | None
+    ) -> None:
+        conversation = context.activity.conversation.id
+        if not turn.replies:  # an answered turn always has the next question to send
+            return
+        if turn.answered:
+            card = card or await self._last_card(user, conversation)
+        # The answer shown in place and the replies are independent calls: both at once.
+        sending = context.send_activities([as_activity(r) for r in turn.replies])
+        if card and turn.answered:
+            _, sent = await asyncio.gather(self._replace(context, card, turn.answered), sending)
+        else:
+            sent = await sending
+        questions = [
+            (reply, f"{conversation}\n{response.id}")
+            for reply, response in zip(turn.replies, sent, strict=True)
+            if isinstance(reply, Question) and response and response.id
+        ]
+        if questions:
+            await self.engine.store.remember_message(user, *questions[-1])
+
+    async def _last_card(self, user: UserKey, conversation: str) -> str | None:
+        """The newest question card in this chat, so a typed answer replaces it too."""
+        where, _, activity_id = (await self.engine.store.recall_message(user) or "").partition("\n")
+        return activity_id if where == conversation and activity_id else None
+
+    @staticmethod
+    async def _replace(context: TurnContext, card: str, reply: Answered) -> None:
+        """Show the answer in place of its card. Only cosmetic, so a refusal (the card was
+        deleted, say) must not stop the next question from being sent."""
+        try:
+            await context.update_activity(answered(card, reply))
+        except Exception as exc:  # msrest raises errors of several kinds
+            log.warning("teams card update failed", extra={"error": type(exc).__name__})
