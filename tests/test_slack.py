@@ -26,7 +26,7 @@ from bot.redis_connection import client
 from bot.web import create_app
 from conversation.engine import Engine
 from conversation.messages import UserKey
-from conversation.store import Store
+from conversation.store import DELIVERY_TTL, Store
 
 from .helpers import FLOW, SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
 from .slack_standin import TOKEN, Call, SlackApi
@@ -599,6 +599,69 @@ async def test_logs_carry_nothing_the_user_typed_or_chose(
     records = [r for r in caplog.records if not standin.search(r.getMessage())]
     words = ("deputy", "zebrafinch", "memes", "instagram")
     check_logs_private(records, words, ids=(TEAM, alice.id), turns=len(path))
+
+
+# --- expiry renewed by every turn, and clicks from outside the DM -------------------------------
+
+
+async def _shorten_expiry(redis, prefix: str, seconds: int = 60) -> list[bytes]:
+    keys = await stored(redis, prefix)
+    for key in keys:
+        await redis.expire(key, seconds)
+    return keys
+
+
+async def check_full_expiry(redis, prefix: str, store: Store, delivered: bool) -> None:
+    """Every key of the user is back to its full time to live: progress and question pointer
+    to the conversation's, the recent deliveries (renewed only by a delivery) to theirs."""
+    keys = await stored(redis, prefix)
+    assert sorted(k.rpartition(b"}")[2] for k in keys) == [b"", b":msg", b":seen"], keys
+    for key in keys:
+        if key.endswith(b":seen"):
+            full = DELIVERY_TTL if delivered else 60
+        else:
+            full = store.ttl
+        assert full - 30 < await redis.ttl(key) <= full, key
+
+
+@pytest.mark.parametrize("turn", ["help", "stop", "resume", "unreadable text"])
+async def test_a_turn_that_changes_nothing_still_renews_every_key_of_the_user(
+    alice: SlackUser, api: SlackApi, redis, prefix: str, store: Store, turn: str
+) -> None:
+    """Keys are deleted after 30 days *without use*: a turn that stores nothing is a use."""
+    for text in ("hi", "start", "1", "continue"):
+        await alice.say(text)
+    await check_all_expire(redis, prefix)
+    before = await redis.get(store.key(alice.key))
+    await _shorten_expiry(redis, prefix)
+    if turn == "resume":
+        assert await alice.command(alice.dm) == 200  # a slash command is no event delivery
+    else:
+        assert await alice.say({"unreadable text": "banana"}.get(turn, turn)) == 200
+    assert await redis.get(store.key(alice.key)) == before  # nothing else changed
+    await check_full_expiry(redis, prefix, store, delivered=turn != "resume")
+
+
+@pytest.mark.parametrize("channel", [CHANNEL, "G0GROUP"])
+async def test_a_click_from_outside_the_dm_is_answered_in_the_dm_and_nothing_goes_there(
+    alice: SlackUser, api: SlackApi, redis, store: Store, channel: str
+) -> None:
+    """However a click arrives from a channel or a group (a forwarded or copied message), the
+    case stays in the DM: the answer is shown there, and nothing is sent to the channel."""
+    await alice.say("hi")
+    await alice.answer("start")
+    role = alice.question()
+    payload = alice.click("handling", message=role)
+    payload["channel"] = {"id": channel, "name": "general"}
+    payload["container"] = {**payload["container"], "channel_id": channel}
+    payload["response_url"] = api.response_url(channel)
+    assert await alice.act(payload) == 200
+    assert "role=handling" in (await redis.get(store.key(alice.key))).decode()
+    assert api.to(channel) == []
+    assert step_of(alice.question()) == "support"
+    assert {c.channel for c in api.calls if c.method != "conversations.open"} == {alice.dm}
+    (update,) = [u for u in api.updates(alice.dm) if u.args["ts"] == role.response["ts"]]
+    assert not update.actions and "handling this for a colleague" in update.text
 
 
 # --- the manifest -----------------------------------------------------------------------------
