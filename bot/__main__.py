@@ -1,4 +1,4 @@
-"""`python -m bot chat | diagram | serve | teams-package`: every way to run the bot."""
+"""`python -m bot COMMAND`: every way to run the bot; `--help` lists the commands."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from .config import ConfigError, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="The staff harassment guide bot: every way to run it, and its benchmark.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, title="commands")
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default="local", help="whose progress to use (default: local)")
     commands.add_parser("diagram", help="print the state machine as Mermaid")

@@ -51,13 +51,13 @@ from hypothesis import strategies as st
 from jwt.algorithms import RSAAlgorithm
 
 from adapters import slack, teams
+from bot.bench.standins.connector import Call as TeamsCall
+from bot.bench.standins.slack_api import Call as SlackCall
 from bot.web import MAX_BODY
 from conversation import flow, typed
 from conversation.messages import Notice
 
 from .hostile_server import Client, Reply, Servers, Snapshot
-from .slack_standin import Call as SlackCall
-from .teams_standin import Call as TeamsCall
 from .test_slack import SECRET, SlackUser, signed
 from .test_slack import step_of as slack_step
 from .test_teams import APP_ID, TeamsUser, actions

@@ -21,6 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from adapters import slack
 from adapters.slack import SlackSettings
+from bot.bench.standins.slack_api import TOKEN, Call, SlackApi
 from bot.config import Settings
 from bot.redis_connection import client
 from bot.web import create_app
@@ -29,7 +30,6 @@ from conversation.messages import UserKey
 from conversation.store import DELIVERY_TTL, Store
 
 from .helpers import FLOW, SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
-from .slack_standin import TOKEN, Call, SlackApi
 from .test_paths import check_guidance, expected_steps
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,6 +26,7 @@ from adapters import teams
 from adapters.teams import TeamsSettings
 from adapters.teams import request as teams_request
 from bot.__main__ import main as cli
+from bot.bench.standins.connector import Call, Connector
 from bot.config import Settings
 from bot.redis_connection import client
 from bot.teams_package import write_package
@@ -36,7 +37,6 @@ from conversation.messages import UserKey
 from conversation.store import DELIVERY_TTL, Store
 
 from .helpers import SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
-from .teams_standin import Call, Connector
 from .test_paths import check_guidance, expected_steps
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,8 +1,8 @@
-"""A local stand-in for the Slack Web API and response URLs that records what the bot sends.
+"""A stand-in for the Slack Web API and slash commands' response URLs.
 
 It answers the calls this bot makes (`auth.test`, `conversations.open`, `chat.postMessage`,
 `chat.update`, `chat.postEphemeral`, and POSTs to a slash command's `response_url`) the way
-Slack does, on 127.0.0.1, and keeps every call for the tests to read.
+Slack does, and keeps every call (but `auth.test`) for the tests to read.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from .base import StandIn
 
 TOKEN = "xoxb-test-token"
 BOT_USER = "U0BOT"
@@ -37,8 +39,7 @@ class Call:
 
     @property
     def blocks(self) -> list[dict[str, Any]]:
-        blocks = self.args.get("blocks") or []
-        return json.loads(blocks) if isinstance(blocks, str) else blocks
+        return _blocks(self.args)
 
     @property
     def text(self) -> str:
@@ -49,38 +50,32 @@ class Call:
         return [e for b in self.blocks if b["type"] == "actions" for e in b["elements"]]
 
 
-@dataclass
-class SlackApi:
-    calls: list[Call] = field(default_factory=list)
-    refuse_update: bool = False
-    server: TestServer | None = None
-    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
-    _by_channel: dict[str, list[Call]] = field(default_factory=lambda: defaultdict(list))
-    _arrived: dict[str, asyncio.Condition] = field(
-        default_factory=lambda: defaultdict(asyncio.Condition)
-    )
+class SlackApi(StandIn):
+    """`token=None` accepts any bot token (the benchmark runs two bots with their own)."""
+
+    def __init__(
+        self, token: str | None = TOKEN, team: str = "T0SCHOOL", record: bool = True
+    ) -> None:
+        super().__init__(record)
+        self.token = token
+        self.team = team
+        self.calls: list[Call] = []
+        self.refuse_update = False
+        self._ts = itertools.count(1)
+        self._by_channel: dict[str, list[Call]] = defaultdict(list)
+        self._arrived: dict[str, asyncio.Condition] = defaultdict(asyncio.Condition)
 
     @property
     def url(self) -> str:
         """The Web API base URL, as SLACK_API_URL."""
-        assert self.server is not None
-        return str(self.server.make_url("/api/"))
+        return self.base_url + "/api/"
 
     def response_url(self, name: str) -> str:
-        assert self.server is not None
-        return str(self.server.make_url(f"/respond/{name}"))
+        return f"{self.base_url}/respond/{name}"
 
-    async def __aenter__(self) -> SlackApi:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        await self.server.close()
 
     # --- reading what was sent ----------------------------------------------------------
 
@@ -107,6 +102,8 @@ class SlackApi:
         return self.to(channel)
 
     async def _record(self, call: Call) -> None:
+        if not self.record:
+            return
         self.calls.append(call)
         self._by_channel[call.channel].append(call)
         arrived = self._arrived[call.channel]
@@ -116,19 +113,23 @@ class SlackApi:
     # --- the API ------------------------------------------------------------------------
 
     async def _api(self, request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+        at = time.perf_counter()
         method = request.match_info["method"]
-        args = dict(request.query)
+        self.counts[method] += 1
+        if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        args: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json":
             args.update(await request.json())
         else:
             args.update(parse_qsl(await request.text()))
         if method == "auth.test":
             return web.json_response(
-                {"ok": True, "user_id": BOT_USER, "bot_id": "B0BOT", "team_id": "T0SCHOOL"}
+                {"ok": True, "user_id": BOT_USER, "bot_id": "B0BOT", "team_id": self.team}
             )
         response = self._answer(method, args)
+        if method == "chat.postMessage" and self._waiting:
+            self._offer(at, args["channel"], response["ts"], {**args, "blocks": _blocks(args)})
         await self._record(Call(method, args, response))
         return web.json_response(response)
 
@@ -150,6 +151,13 @@ class SlackApi:
         return {"ok": False, "error": "unknown_method"}
 
     async def _respond(self, request: web.Request) -> web.Response:
+        self.counts["respond"] += 1
         body = await request.json()
         await self._record(Call("respond", {"channel": request.match_info["name"], **body}))
         return web.Response(text="ok")
+
+
+def _blocks(args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sent as JSON or as a form, the blocks arrive as a list or as a JSON string."""
+    blocks = args.get("blocks") or []
+    return json.loads(blocks) if isinstance(blocks, str) else blocks
