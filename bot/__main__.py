@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default="local", help="whose progress to use (default: local)")
+    chat.add_argument("--school", help="talk as staff of this school id (see SCHOOL_CONFIG)")
     commands.add_parser("diagram", help="print the state machine as Mermaid")
     serve = commands.add_parser("serve", help="serve Slack and Teams over HTTP")
     serve.add_argument("--host", default="0.0.0.0")
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     package = commands.add_parser("teams-package", help="write the Teams app package (zip)")
     package.add_argument("--app-id", required=True, help="the Azure Bot's Microsoft App ID")
     package.add_argument("--out", default="teams-app.zip", help="where to write the zip")
+    check = commands.add_parser("check-config", help="check SCHOOL_CONFIG; show what it changes")
+    check.add_argument("--school", help="only this Slack team or Teams tenant id's school")
     args = parser.parse_args(argv)
 
     if args.command == "diagram":
@@ -56,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         settings = Settings.from_env()
+        if args.command == "check-config":
+            return _check_config(settings, args.school)
         if args.command == "chat":
             logging.basicConfig(level=logging.WARNING)
-            return asyncio.run(_chat(settings, args.user))
+            workspace = _school_id(settings, args.school)
+            return asyncio.run(_chat(settings, args.user, workspace))
         if args.command == "serve":
             logs.configure(logging.INFO)
             if args.workers > 1:
@@ -78,12 +84,34 @@ def _port(raw: str | None) -> int:
     return int(raw) if raw and raw.isdigit() else 3000
 
 
-async def _chat(settings: Settings, user: str) -> int:
+async def _chat(settings: Settings, user: str, workspace: str = "local") -> int:
     from . import console
     from .runtime import running_engine
 
     async with running_engine(settings) as engine:
-        return await console.chat(engine, user, sys.stdin, sys.stdout)
+        return await console.chat(engine, user, sys.stdin, sys.stdout, workspace)
+
+
+def _school_id(settings: Settings, school: str | None) -> str:
+    """`chat --school ID` talks as a user of that workspace or tenant: it must be in the file."""
+    if school is None:
+        return "local"
+    if school not in settings.schools.by_id and school.lower() not in settings.schools.by_id:
+        where = settings.schools.source or "SCHOOL_CONFIG (not set)"
+        raise ConfigError(f"--school {school}: {where} has no [schools.{school}] table")
+    return school
+
+
+def _check_config(settings: Settings, school: str | None) -> int:
+    if not settings.schools:
+        raise ConfigError(
+            "SCHOOL_CONFIG is not set: nothing to check (copy school.example.toml, "
+            "fill it in, and set SCHOOL_CONFIG to its path)"
+        )
+    from .check_config import report
+
+    report(settings.schools, school, sys.stdout)
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 # Each adapter owns its settings type; this module only reads them from the environment.
 from adapters.slack.settings import SlackSettings
 from adapters.teams.settings import TeamsSettings
+from conversation import school
 
 
 class ConfigError(ValueError):
@@ -25,6 +26,8 @@ class Settings:
     log_salt: bytes | None = None
     slack: SlackSettings | None = None
     teams: TeamsSettings | None = None
+    schools: school.Schools = school.NO_SCHOOLS
+    """Each school's own details, from the file SCHOOL_CONFIG names (none: generic wording)."""
 
     @property
     def ttl_seconds(self) -> int:
@@ -43,6 +46,7 @@ class Settings:
             log_salt=salt.encode() if salt else None,
             slack=_slack(env),
             teams=_teams(env),
+            schools=_schools(env),
         )
 
 
@@ -95,3 +99,11 @@ def _teams(env: Mapping[str, str]) -> TeamsSettings | None:
         tenant_id=tenant,
         allow_unauthenticated=allow and not app_id,
     )
+
+
+def _schools(env: Mapping[str, str]) -> school.Schools:
+    """Read once at start-up: a mistake stops it, with one line naming file and key."""
+    try:
+        return school.from_env(env)
+    except school.SchoolError as exc:
+        raise ConfigError(str(exc)) from None
