@@ -143,7 +143,8 @@ def load(path: Path) -> Schools:
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)
     except OSError as exc:
-        raise SchoolError(f"SCHOOL_CONFIG: cannot read {path}: {exc.strerror}") from None
+        why = exc.strerror or type(exc).__name__
+        raise SchoolError(f"SCHOOL_CONFIG: cannot read {path}: {why}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SchoolError(f"{path}: not valid TOML: {exc}") from None
     return parse(raw, str(path))

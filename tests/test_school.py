@@ -265,3 +265,14 @@ def test_chat_with_school_talks_as_staff_of_that_school(
     assert unknown.stderr.strip() == (
         f"error: --school T0NOTHERE: {tmp_path / 'school.toml'} has no [schools.T0NOTHERE] table"
     )
+
+
+def test_the_schools_travel_to_serve_workers_intact() -> None:
+    """`serve --workers N` hands the settings to each process by pickling them."""
+    import pickle
+
+    from bot.config import Settings
+
+    settings = Settings.from_env({"SCHOOL_CONFIG": str(EXAMPLE)})
+    copy = pickle.loads(pickle.dumps(settings))
+    assert copy.schools == settings.schools and copy.schools.default.name == "Example Academy"
