@@ -13,13 +13,13 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.bench.standins.connector import Connector
+from bot.bench.standins.slack_api import TOKEN, SlackApi
 from conversation.messages import UserKey
 from conversation.school import School
 
 from .helpers import path_where, serving
 from .school_files import ALDER_TENANT, BIRCH_TENANT, two_schools, words_of, write
-from .slack_standin import TOKEN, SlackApi
-from .teams_standin import Connector
 from .test_paths import check_guidance
 from .test_slack import SECRET, SlackUser, guidance_of
 from .test_slack import TEAM as SLACK_TEAM
