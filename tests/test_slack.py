@@ -53,12 +53,21 @@ class SlackUser:
 
     _ids = count(1)
 
-    def __init__(self, post: Post, api: SlackApi, name: str = "alice") -> None:
+    def __init__(
+        self,
+        post: Post,
+        api: SlackApi,
+        name: str = "alice",
+        team: str = TEAM,
+        enterprise: str | None = None,
+    ) -> None:
         self._post = post
         self.api = api
         self.id = f"U{name.upper()}"
         self.dm = "D" + self.id  # what the stand-in's conversations.open answers
-        self.key = UserKey("slack", TEAM, self.id)
+        self.team, self.enterprise = team, enterprise
+        # An Enterprise Grid user is kept under their organisation.
+        self.key = UserKey("slack", enterprise or team, self.id)
 
     # --- sending ------------------------------------------------------------------------
 
@@ -85,13 +94,23 @@ class SlackUser:
         }
         return {
             "token": "unused",
-            "team_id": TEAM,
+            "team_id": self.team,
+            "enterprise_id": self.enterprise,
             "api_app_id": "A0APP",
             "event": message,
             "type": "event_callback",
             "event_id": f"Ev0{self.id}{n:06d}",
             "event_time": 1700000100,
-            "authorizations": [{"team_id": TEAM, "user_id": "U0BOT", "is_bot": True}],
+            "authorizations": [
+                {
+                    "enterprise_id": self.enterprise,
+                    "team_id": self.team,
+                    "user_id": "U0BOT",
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
         }
 
     async def say(self, text: str) -> int:
@@ -100,7 +119,8 @@ class SlackUser:
     def command_form(self, channel: str = CHANNEL) -> dict[str, str]:
         return {
             "token": "unused",
-            "team_id": TEAM,
+            "team_id": self.team,
+            **({"enterprise_id": self.enterprise} if self.enterprise else {}),
             "team_domain": "school",
             "channel_id": channel,
             "channel_name": "general" if channel.startswith("C") else "directmessage",
@@ -126,7 +146,8 @@ class SlackUser:
             state = {block_id: {slack.PICK: {"type": "checkboxes", "selected_options": selected}}}
         return {
             "type": "block_actions",
-            "user": {"id": self.id, "username": "alice", "team_id": TEAM},
+            "user": {"id": self.id, "username": "alice", "team_id": self.team},
+            "enterprise": {"id": self.enterprise, "name": "Trust"} if self.enterprise else None,
             "api_app_id": "A0APP",
             "token": "unused",
             "container": {
@@ -136,7 +157,7 @@ class SlackUser:
                 "is_ephemeral": False,
             },
             "trigger_id": "1.2.3",
-            "team": {"id": TEAM, "domain": "school"},
+            "team": {"id": self.team, "domain": "school"},
             "channel": {"id": message.channel, "name": "directmessage"},
             "message": {"type": "message", "ts": ts, "text": message.text},
             "state": {"values": state},
@@ -540,9 +561,40 @@ def _malformed() -> dict[str, tuple[bytes, str]]:
             form,
         ),
         "a slash command with no user": (b"command=%2Freport-harassment&team_id=T", form),
+        **{
+            f"ticks of {shape!r}": (urlencode({"payload": _submit(shape)}).encode(), form)
+            for shape in ([1], "abc", {}, [None], [{"value": 1}], None)
+        },
+        "a state block that is not an object": (
+            urlencode({"payload": _submit([], block="x")}).encode(),
+            form,
+        ),
+        "an enterprise that is not an id": (
+            json.dumps({**good, "enterprise_id": ["E1"]}).encode(),
+            as_json,
+        ),
+        "an org-wide flag that is not true or false": (
+            json.dumps({**good, "is_enterprise_install": "yes"}).encode(),
+            as_json,
+        ),
         "xml": (b"<event/>", "text/xml"),
         "no content type": (b"{}", ""),
     }
+
+
+def _submit(selected: Any, block: Any = None) -> str:
+    """A Continue under the checkboxes, signed and well formed but for its ticks."""
+    ticks = block if block is not None else {slack.PICK: {"selected_options": selected}}
+    return json.dumps(
+        {
+            "type": "block_actions",
+            "user": {"id": "UX", "team_id": TEAM},
+            "team": {"id": TEAM},
+            "container": {"channel_id": "DUX", "message_ts": "1700000000.000001"},
+            "actions": [{"action_id": slack.SUBMIT, "value": "1.1"}],
+            "state": {"values": {"b0": ticks}},
+        }
+    )
 
 
 @pytest.mark.parametrize("name", list(_malformed()))
@@ -662,6 +714,55 @@ async def test_a_click_from_outside_the_dm_is_answered_in_the_dm_and_nothing_goe
     assert {c.channel for c in api.calls if c.method != "conversations.open"} == {alice.dm}
     (update,) = [u for u in api.updates(alice.dm) if u.args["ts"] == role.response["ts"]]
     assert not update.actions and "handling this for a colleague" in update.text
+# --- whose progress: the fields the route checked, never Bolt's guesses ----------------------
+
+
+async def test_a_slash_command_s_user_is_its_user_id_and_not_a_stray_user_field(
+    alice: SlackUser, api: SlackApi, redis, store: Store, prefix: str
+) -> None:
+    victim = UserKey("slack", TEAM, "UVICTIM")
+    assert await alice.send_form({**alice.command_form(), "user": victim.user}) == 200
+    assert await redis.get(store.key(alice.key))
+    assert await redis.get(store.key(victim)) is None
+    assert all(b"UVICTIM" not in k for k in await stored(redis, prefix))
+
+
+async def test_an_event_s_user_and_team_are_event_user_and_team_id(
+    alice: SlackUser, api: SlackApi, redis, store: Store, prefix: str
+) -> None:
+    event = alice.event("hi")
+    event["user"] = "UVICTIM"  # top level, where Bolt looks first
+    event["authorizations"][0]["team_id"] = "T0OTHER"  # where Bolt takes the team from
+    assert await alice.send_json(event) == 200
+    assert await redis.get(store.key(alice.key))
+    assert [k for k in await stored(redis, prefix) if b"UVICTIM" in k or b"T0OTHER" in k] == []
+
+
+async def test_a_click_s_user_is_user_id_of_the_payload(
+    alice: SlackUser, api: SlackApi, redis, store: Store, prefix: str
+) -> None:
+    await alice.say("hi")
+    payload = alice.click("start")
+    payload["user_id"] = "UVICTIM"
+    payload["authorizations"] = [{"team_id": "T0OTHER", "user_id": "UVICTIM"}]
+    assert await alice.act(payload) == 200
+    assert step_of(alice.question()) == "role"
+    assert [k for k in await stored(redis, prefix) if b"UVICTIM" in k or b"T0OTHER" in k] == []
+
+
+async def test_a_grid_user_is_kept_once_under_their_organisation(
+    http: TestClient, api: SlackApi, redis, store: Store, prefix: str
+) -> None:
+    """Reached through two workspaces of one Enterprise Grid organisation, one conversation."""
+    first = SlackUser(poster(http), api, "grace", team="T0ONE", enterprise="E0TRUST")
+    again = SlackUser(poster(http), api, "grace", team="T0TWO", enterprise="E0TRUST")
+    await first.say("hi")
+    await first.answer("start")
+    await again.say("hi")
+    assert step_of(again.question()) == "role"  # carried on, not started again
+    assert first.key == again.key == UserKey("slack", "E0TRUST", "UGRACE")
+    await again.say("delete my data")
+    assert await stored(redis, prefix) == []
 
 
 # --- the manifest -----------------------------------------------------------------------------
