@@ -21,6 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from adapters import slack
 from adapters.slack import SlackSettings
+from adapters.slack.settings import SCOPES
 from bot.bench.standins.slack_api import TOKEN, Call, SlackApi
 from bot.config import Settings
 from bot.redis_connection import client
@@ -783,8 +784,18 @@ def test_the_manifest_creates_the_app_in_one_step() -> None:
         "im:history",
         "im:write",
     ]
+    # What an install from /slack/install asks for is what the manifest grants.
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(SCOPES)
+    (redirect,) = manifest["oauth_config"]["redirect_urls"]
+    assert redirect == "https://YOUR-HOST/slack/oauth_redirect"
     settings = manifest["settings"]
-    assert settings["event_subscriptions"]["bot_events"] == ["message.im"]
+    # Removing the app (or its token) deletes that workspace's data.
+    assert sorted(settings["event_subscriptions"]["bot_events"]) == [
+        "app_uninstalled",
+        "message.im",
+        "tokens_revoked",
+    ]
+    assert settings["org_deploy_enabled"] and not settings["token_rotation_enabled"]
     assert settings["event_subscriptions"]["request_url"].endswith("/slack/events")
     assert settings["interactivity"]["is_enabled"]
     assert settings["interactivity"]["request_url"].endswith("/slack/events")

@@ -62,10 +62,6 @@ class Installations(AsyncInstallationStore):
     def key(self, where: Installed) -> str:
         return f"{self.prefix}:slack-install:{where.id}"
 
-    @property
-    def index_key(self) -> str:
-        return f"{self.prefix}:slack-installs"
-
     # --- slack_sdk's interface -------------------------------------------------------------
 
     async def async_save(self, installation: Installation) -> None:
@@ -74,7 +70,7 @@ class Installations(AsyncInstallationStore):
             where = Installed(installation.enterprise_id, None)
         sealed = self.cipher.seal(json.dumps(installation.__dict__).encode())
         await self.redis.set(self.key(where), sealed)
-        await self.redis.sadd(self.index_key, where.id)
+        await self.redis.sadd(index_key(self.prefix), where.id)
 
     async def async_save_bot(self, bot: Bot) -> None:
         """Token rotation saves the refreshed bot: it is the installation with new tokens."""
@@ -139,12 +135,11 @@ class Installations(AsyncInstallationStore):
         """Both the workspace's own installation and, with no team, the org-wide one."""
         where = _where(enterprise_id, team_id)
         await self.redis.delete(self.key(where))
-        await self.redis.srem(self.index_key, where.id)
+        await self.redis.srem(index_key(self.prefix), where.id)
 
     async def installed(self) -> list[Installed]:
-        """Every workspace and organisation the app is installed in (for `check-config`)."""
-        members = await self.redis.smembers(self.index_key)
-        return sorted((Installed.parse(_text(m)) for m in members), key=lambda w: w.id)
+        """Every workspace and organisation the app is installed in."""
+        return await listed(self.redis, self.prefix)
 
     async def reseal(self) -> int:
         """Seal every installation read with an old key again with the current one, so that
@@ -171,6 +166,19 @@ class Installations(AsyncInstallationStore):
             log.error("slack installation unreadable with TOKEN_ENCRYPTION_KEY")
             return None
         return Installation(**data)
+
+
+def index_key(prefix: str) -> str:
+    """The set of installed ids (`Installed.id`)."""
+    return f"{prefix}:slack-installs"
+
+
+async def listed(redis: Redis, prefix: str = "hb") -> list[Installed]:
+    """Every workspace and Grid organisation (org-wide, `team` None) the app is installed in,
+    read without any key: the ids are not sealed. For `check-config`, to set beside the
+    school file's `[schools.<team id>]`."""
+    members = await redis.smembers(index_key(prefix))
+    return sorted((Installed.parse(_text(m)) for m in members), key=lambda w: w.id)
 
 
 def _where(enterprise_id: str | None, team_id: str | None) -> Installed:
