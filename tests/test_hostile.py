@@ -528,7 +528,9 @@ def test_an_unsigned_forged_stale_or_replayed_slack_request_is_refused_and_chang
 
 
 SLACK_SHAPES = st.tuples(
-    st.sampled_from(["event", "click", "command", "brace", "challenge", "truncated", "any"]),
+    st.sampled_from(
+        ["event", "click", "ticks", "ids", "command", "brace", "challenge", "truncated", "any"]
+    ),
     st.booleans(),
     st.integers(1, 20_000),
 )
@@ -555,6 +557,18 @@ def malformed_slack(draw: st.DrawFn, scene: SlackScene) -> tuple[bytes, str | No
         raw = to_json(draw(mutated(mallory.action_payload(scene.question(mallory), action))))
         body = to_form({"payload": raw.decode("utf-8", "surrogatepass")})
         content_type = FORM
+    elif kind == "ticks":  # a Continue whose ticks are anything at all
+        go = {"action_id": slack.SUBMIT, "type": "button", "value": "1.1"}
+        payload = mallory.action_payload(scene.question(mallory), go)
+        ticks = draw(st.one_of(json_values, st.lists(json_values, max_size=3)))
+        payload["state"] = {"values": {"b0": {slack.PICK: {"selected_options": ticks}}}}
+        body = to_form({"payload": to_json(payload).decode("utf-8", "surrogatepass")})
+        content_type = FORM
+    elif kind == "ids":  # the ids Bolt would guess from, set to anything
+        event = mallory.event("hi")
+        for field in ("enterprise_id", "is_enterprise_install", "user", "authorizations"):
+            event[field] = draw(json_values)
+        body, content_type = to_json(event), JSON
     elif kind == "command":
         form: dict[str, Any] = mallory.command_form()
         for key, new in draw(FORM_EDITS):

@@ -10,10 +10,13 @@ import logging
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
@@ -28,7 +31,7 @@ from conversation.engine import Engine
 from conversation.messages import UserKey
 from conversation.store import Store
 
-from .helpers import stored
+from .helpers import serving, stored
 from .slack_standin import CLIENT_ID, CLIENT_SECRET, SlackApi
 from .test_slack import ROOT, SECRET, SlackUser, poster, step_of
 
@@ -384,3 +387,69 @@ def test_plain_http_to_a_loopback_stand_in_is_allowed_and_secrets_stay_out_of_re
     assert CLIENT_ID in shown  # not a secret, and useful to see
     one = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-42-secret", "SLACK_SIGNING_SECRET": SECRET})
     assert "xoxb-42-secret" not in repr(one) and SECRET not in repr(one)
+
+
+# --- the whole thing, as `python -m bot serve` ------------------------------------------------
+
+
+async def test_one_serve_is_installed_into_two_workspaces_from_its_own_page_and_serves_both(
+    redis_url: str, api: SlackApi, redis
+) -> None:
+    env = {
+        "REDIS_URL": redis_url,
+        "SLACK_CLIENT_ID": CLIENT_ID,
+        "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "TOKEN_ENCRYPTION_KEY": KEY,
+        "SLACK_API_URL": api.url,
+    }
+    run = uuid.uuid4().hex[:8].upper()
+    teams = (f"T{run}A", f"T{run}B")
+    nobody: Any = None  # each user gets a poster waiting on their own DM
+    try:
+        async with aiohttp.ClientSession() as session, serving(session, env) as served:
+
+            def poster_to(dm: str):
+                async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
+                    before = len(api.posted())
+                    async with session.post(
+                        f"{served.url}/slack/events",
+                        data=body,
+                        headers={"Content-Type": content_type, **headers},
+                    ) as response:
+                        status = response.status
+                    # The bot answers Slack first and then calls the Web API: wait for a post.
+                    await api.until(dm, lambda calls: len(api.posted()) > before)
+                    return status
+
+                return post
+
+            tokens = {}
+            for team in teams:
+                async with session.get(f"{served.url}/slack/install") as page:
+                    (href,) = re.findall(r'href="([^"]+authorize[^"]*)"', await page.text())
+                    state = parse_qs(urlsplit(href.replace("&amp;", "&")).query)["state"][0]
+                code, tokens[team] = api.grant(team)
+                async with session.get(
+                    f"{served.url}/slack/oauth_redirect",
+                    params={"code": code, "state": state},
+                    headers={"Cookie": f"slack-app-oauth-state={state}"},
+                ) as back:
+                    assert back.status == 200
+            users = [SlackUser(nobody, api, f"u{n}{run}", team=t) for n, t in enumerate(teams)]
+            for user in users:
+                user._post = poster_to(user.dm)
+            for user in users:
+                assert await user.say("hi") == 200
+                await user.answer("start")
+                assert step_of(user.question()) == "role"
+                assert {c.token for c in api.calls if c.channel == user.dm} == {tokens[user.team]}
+            installed = [k async for k in redis.scan_iter(f"hb:slack-install:-:T{run}*")]
+            assert len(installed) == 2
+            sealed = [await redis.get(k) for k in installed]
+            assert not any(TOKENS.search(v) for v in sealed)
+    finally:
+        for team in teams:
+            await redis.srem("hb:slack-installs", f"-:{team}")
+            await redis.delete(*[k async for k in redis.scan_iter(f"hb:*{team}*")] or ["-"])
+    assert served.proc.returncode == 0
