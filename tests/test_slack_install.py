@@ -244,6 +244,19 @@ async def test_an_org_wide_install_serves_every_workspace_of_the_organisation_as
     assert await redis.get(store.key(UserKey("slack", "E0TRUST", "UGRACE")))
 
 
+async def test_a_message_the_bot_starts_itself_goes_with_that_workspace_s_token(
+    http: TestClient, api: SlackApi
+) -> None:
+    """Outside any request (a DM to a school's lead, say): `client_for` the workspace."""
+    tokens = {team: await install(http, api, team) for team in ("T0ALPHA", "T0BETA")}
+    client = await bot(http).client_for("T0BETA")
+    assert client is not None
+    await client.chat_postMessage(channel="DULEAD", text="hello")
+    (sent,) = api.to("DULEAD")
+    assert sent.token == tokens["T0BETA"]
+    assert await bot(http).client_for("T0NOWHERE") is None
+
+
 # --- uninstalling -------------------------------------------------------------------------
 
 
