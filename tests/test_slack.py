@@ -715,6 +715,8 @@ async def test_a_click_from_outside_the_dm_is_answered_in_the_dm_and_nothing_goe
     assert {c.channel for c in api.calls if c.method != "conversations.open"} == {alice.dm}
     (update,) = [u for u in api.updates(alice.dm) if u.args["ts"] == role.response["ts"]]
     assert not update.actions and "handling this for a colleague" in update.text
+
+
 # --- whose progress: the fields the route checked, never Bolt's guesses ----------------------
 
 

@@ -25,6 +25,7 @@ from adapters import slack
 from adapters.slack.cipher import Cipher
 from adapters.slack.installations import Installed
 from adapters.slack.settings import SCOPES, SlackOAuth
+from bot.bench.standins.slack_api import CLIENT_ID, CLIENT_SECRET, SlackApi
 from bot.config import ConfigError, Settings
 from bot.web import create_app
 from conversation.engine import Engine
@@ -32,7 +33,6 @@ from conversation.messages import UserKey
 from conversation.store import Store
 
 from .helpers import serving, stored
-from .slack_standin import CLIENT_ID, CLIENT_SECRET, SlackApi
 from .test_slack import ROOT, SECRET, SlackUser, poster, step_of
 
 KEY = Fernet.generate_key().decode()
