@@ -12,9 +12,12 @@ from conversation import flow
 
 FLOW = flow.load()
 SPEC_LINKS = {
-    "education_support": ("https://www.educationsupport.org.uk/", "08000 562 561"),
+    "education_support": (
+        "https://www.educationsupport.org.uk/get-help/help-for-you/helpline/",
+        "08000 562 561",
+    ),
     "npcc": ("https://www.npcc.police.uk/", ""),
-    "police_uk": ("https://www.police.uk/", "101"),
+    "police_uk": ("https://www.police.uk/pu/contact-the-police/report-a-crime-incident/", "101"),
     "ofcom": ("https://www.ofcom.org.uk/", ""),
     "swgfl": (
         "https://swgfl.co.uk/resources/how-to-respond-to-the-online-sexual-harassment-of-school/college-staff/",
