@@ -9,6 +9,7 @@ has arrived, does not pass for a Redis that has gone.
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -85,7 +86,14 @@ def embedded(data_dir: Path):
         unix_socket_path=socket,
         config={"appendonly": "yes", "appendfsync": "everysec", "save": ""},
     )
-    server.start()
+    # The terminal sends Ctrl-C to its whole foreground process group, this server
+    # included, and ValkeyServer offers no session of its own: started with SIGINT blocked
+    # (a child keeps its parent's signal mask), it never sees it, and the bot stops it.
+    interrupts = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        server.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, interrupts)
     try:
         yield url
     finally:
