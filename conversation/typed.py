@@ -187,9 +187,9 @@ def read(step: Step, text: str) -> Reading:
     for part in _SEPARATORS.split(rest):
         words = part.split()
         # What is left of a label once its option was found ("harmful" of "harmful
-        # content") says nothing more.
-        said_already = _FILLER.union(*(_label_words(step, o) for o in found))
-        if all(w in said_already for w in words):
+        # content", even as "harmfull") says nothing more.
+        labels = tuple(w for o in found for w in _label_words(step, o))
+        if all(w in _FILLER or w in labels or _closest(w, labels) for w in words):
             continue
         hits = _nearly(step, words)
         found |= hits
@@ -300,9 +300,9 @@ def _phrases(step: Step) -> list[tuple[re.Pattern[str], str]]:
 
 
 @cache
-def _label_words(step: Step, option_id: str) -> frozenset[str]:
+def _label_words(step: Step, option_id: str) -> tuple[str, ...]:
     option = step.option(option_id)
-    return frozenset(normalise(option.label).split()) if option else frozenset()
+    return tuple(normalise(option.label).split()) if option else ()
 
 
 @cache
