@@ -226,7 +226,10 @@ async def test_a_whole_path_by_buttons_ends_with_the_checklist_in_the_1to1_chat(
     (guidance,) = [c for c in sent if c.card and c.text]
     check_guidance(guidance.text, dict(path))
     card_text = words(guidance)
-    assert "[Police.uk](https://www.police.uk/)" in card_text
+    assert (
+        "[Police.uk](https://www.police.uk/pu/contact-the-police/report-a-crime-incident/)"
+        in card_text
+    )
     assert "https://www.npcc.police.uk/" in card_text
     assert connector.created() == []  # no other conversation was opened
     check_cards(connector)
