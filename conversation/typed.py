@@ -110,6 +110,10 @@ _FILLER = frozenset(
         "just",
         "really",
         "some",
+        "those",
+        "these",
+        "that",
+        "this",
     }
 )
 """Words that, left over once the options are found, leave nothing unsaid."""
@@ -180,6 +184,10 @@ def read(step: Step, text: str) -> Reading:
         if not all(1 <= n <= len(step.options) for n in numbers):
             return Reading(unread=(said,))
         return Reading(tuple(o.id for i, o in enumerate(step.options, 1) if i in numbers))
+    # A label typed out in full, with slips: before its words are read one by one ("im
+    # handling this for a colelague" would otherwise also say "im", which is "I'm" affected).
+    if label := _closest(said, tuple(_labels(step))):
+        return Reading((_labels(step)[label],))
     found, rest = _exact(step, said)
     if found and not step.multi:
         return Reading(_ordered(step, found))
@@ -231,11 +239,18 @@ def _nearly(step: Step, words: list[str]) -> set[str]:
     """Options named with slips in this part of the text: each run of words as long as a
     known phrase is compared with it, and the whole part with each label."""
     hits: set[str] = set()
-    for size, (phrases, names) in _fuzzy_index(step).items():
+    taken: set[int] = set()
+    # Longest phrases first, and each word read once: "it deos not" is "it does not",
+    # not also "it does".
+    for size, (phrases, names) in sorted(_fuzzy_index(step).items(), reverse=True):
         for at in range(len(words) - size + 1):
+            span = set(range(at, at + size))
+            if span & taken:
+                continue
             hit = _closest(" ".join(words[at : at + size]), phrases)
             if hit:
                 hits.add(names[hit])
+                taken |= span
     return hits
 
 
@@ -297,6 +312,11 @@ def _phrases(step: Step) -> list[tuple[re.Pattern[str], str]]:
         (re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)"), option_id)
         for phrase, option_id in sorted(_names(step).items(), key=lambda pair: -len(pair[0]))
     ]
+
+
+@cache
+def _labels(step: Step) -> dict[str, str]:
+    return {normalise(o.label): o.id for o in step.options if len(o.label.split()) > 1}
 
 
 @cache

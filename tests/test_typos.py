@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from conversation import typed
 from conversation.engine import Engine
 from conversation.messages import Choose, Notice, Outcome, Question, Say, Start, UserKey
 from conversation.store import Store
 
-from .helpers import ALL_PATHS, question
+from .helpers import ALL_PATHS, FLOW, question
 
 ME = UserKey("test", "school", "typist")
 EVERY_BRANCH = next(p for p in ALL_PATHS if dict(p)["types"] == ("calls", "sexual", "content"))
@@ -118,7 +119,7 @@ async def test_a_misspelt_command_is_understood(engine: Engine, text: str, outco
 
 
 @pytest.mark.parametrize("text", GREETINGS)
-@pytest.mark.parametrize("step", ["role", "perpetrator", "types", "summary"])
+@pytest.mark.parametrize("step", [s.id for s in FLOW.steps[1:]])
 async def test_a_greeting_at_any_step_shows_where_you_are(
     engine: Engine, store: Store, step: str, text: str
 ) -> None:
@@ -182,10 +183,40 @@ async def test_part_of_a_multi_answer_not_understood_is_said_and_nothing_is_save
     assert ", ".join(confirmed.answered.chosen) == understood
 
 
-async def test_a_long_account_gets_a_kind_answer_then_only_the_options(
-    engine: Engine, store: Store
+def _slipped(phrase: str) -> str:
+    """The phrase with two letters of its longest word swapped, the commonest slip."""
+    words = typed.normalise(phrase).split()
+    longest = max(words, key=len)
+    i = len(longest) // 2
+    slipped = longest[: i - 1] + longest[i] + longest[i - 1] + longest[i + 1 :]
+    return " ".join(slipped if w is longest else w for w in words)
+
+
+SLIPS = [
+    pytest.param(step, option.id, _slipped(phrase), id=f"{step.id}-{_slipped(phrase)}")
+    for step in FLOW.steps
+    for option in step.options
+    for phrase in (option.label, *option.words)
+    if len(max(phrase.split(), key=len)) > 3 and _slipped(phrase) != typed.normalise(phrase)
+]
+
+
+@pytest.mark.parametrize(("step", "option", "text"), SLIPS)
+def test_every_label_and_word_in_the_flow_data_is_understood_with_a_slip(
+    step, option: str, text: str
 ) -> None:
-    asked = await at(engine, "police")
+    """Generated from the flow data: a swapped pair of letters never loses the answer (a
+    part left over, in "none of tohse", is said back rather than dropped)."""
+    reading = typed.read(step, text)
+    assert reading.options == (option,)
+    assert not reading.unread or step.multi
+
+
+@pytest.mark.parametrize("step", [s.id for s in FLOW.steps])
+async def test_a_long_account_gets_a_kind_answer_then_only_the_options(
+    engine: Engine, store: Store, step: str
+) -> None:
+    asked = await at(engine, step)
     before = await store.redis.get(store.key(ME))
     # An account that names options ("report", "yes", "parent"), 4,600 characters long.
     account = ("Yes, a parent posted about me and I want to report it. " * 90)[:4600]
