@@ -247,6 +247,8 @@ class _Parser:
         notices = self.raw["notices"]
         if set(notices) != NOTICES:
             raise FlowError(f"[notices] needs exactly {sorted(NOTICES)}")
+        if not all(isinstance(text, str) for text in notices.values()):
+            raise FlowError("[notices] must all be text")
         return notices
 
     def step(self, raw: dict[str, Any]) -> Step:
