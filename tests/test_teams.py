@@ -254,6 +254,22 @@ async def test_typed_answers_work_and_update_the_card_they_answer(
     assert len(connector.updates(alice.chat)) == len(typed) + 2
 
 
+@pytest.mark.parametrize("greeting", ["hi", "Hello!", "hey", "good morning"])
+async def test_a_greeting_after_the_install_welcome_begins_and_leaves_no_live_start(
+    alice: TeamsUser, connector: Connector, greeting: str
+) -> None:
+    await alice.install()
+    welcome = alice.question()
+    assert await alice.say(greeting) == 201
+    sent = connector.sent_to(alice.chat)
+    assert not any("didn't catch" in words(c) for c in sent)
+    assert [step_of(c) for c in sent if c.card and actions(c.card)] == ["welcome", "role"]
+    (update,) = connector.updates(alice.chat)  # the welcome card, shown as answered
+    assert update.activity_id == welcome.created and not actions(update.card)
+    assert "Start" in words(update)
+    check_cards(connector)
+
+
 async def test_the_bot_command_starts_and_later_resumes(
     alice: TeamsUser, connector: Connector
 ) -> None:
