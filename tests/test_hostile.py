@@ -65,9 +65,21 @@ from .test_teams import step_of as teams_step
 
 FLOW = flow.load()
 NOTICES = FLOW.notices
+
+
+def reads_as_nothing(step: str, text: str) -> bool:
+    """Text the engine answers with "didn't catch that" (or, when long, its kind word):
+    no command, greeting or answer in it, even with a slip."""
+    reading = typed.read(FLOW.step(step), text)
+    if typed.command(text) or typed.greeting(text) or reading.options:
+        return False
+    return reading.long or not (typed.nearly_greeting(text) or typed.nearly_command(text))
+
+
 POLITE = {
     NOTICES["stale"],
     NOTICES["unclear"],
+    NOTICES["long"],
     *(
         NOTICES["exclusive"].format(option=o.label)
         for step in FLOW.steps
@@ -581,7 +593,7 @@ def malformed_slack(draw: st.DrawFn, scene: SlackScene) -> tuple[bytes, str | No
         body = to_json(draw(mutated({"type": "url_verification", "challenge": "c"})))
         content_type = JSON
     elif kind == "truncated":
-        valid = to_json(mallory.event("hi"))
+        valid = to_json(mallory.event("help"))  # valid if cut right, and changes nothing
         valid += to_form({"payload": click(mallory, scene.question(mallory))})
         body, content_type = draw(truncated(valid)), JSON
     else:
@@ -727,12 +739,13 @@ def test_odd_unicode_typed_in_the_dm_or_after_the_command_is_answered_politely(
         *_, notice, question = calls
         assert notice.text.startswith("Welcome back")
     else:
-        assume(typed.command(text) is None and not typed.options(FLOW.step(step), text))
+        assume(reads_as_nothing(step, text))
         event = user.event(text)
         body = to_json(event)
         assert slack_post(servers, body, JSON, signed(body)).status == 200
         notice, question = watch.slack()
-        assert notice.text == slack.render(Notice(NOTICES["unclear"]))[0]
+        said = "long" if typed.read(FLOW.step(step), text).long else "unclear"
+        assert notice.text == slack.render(Notice(NOTICES[said]))[0]
         event_id = event["event_id"].encode()
     assert notice.channel == question.channel == user.dm
     assert slack_step(question) == step and token_of(question) == token
@@ -974,7 +987,7 @@ def wrong_submits(draw: st.DrawFn, scene: TeamsScene) -> tuple[TeamsUser, dict]:
     else:
         value = draw(NOT_A_SUBMIT)
         text = draw(odd_text)
-        assume(typed.command(text) is None and not typed.options(FLOW.step(step), text.strip()))
+        assume(reads_as_nothing(step, text.strip()))
         assume(text.strip().lstrip("/").casefold() != teams.COMMAND)
     assume(not (sent_token == token and shape != "not a submit" and acceptable(step, chosen)))
     activity = user.activity(value=value, text=text)
