@@ -98,7 +98,7 @@ class Engine:
         }
 
     def for_user(self, user: UserKey) -> Engine:
-        """The engine for the user's school, picked by their Slack team or Teams tenant."""
+        """The engine for the user's school, picked by their workspace (a team or tenant id)."""
         school = self.schools.for_workspace(user.workspace)
         return self._by_school[school.id] if school else self
 
