@@ -9,7 +9,7 @@ import os
 import sys
 
 from . import logs
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, check_bind
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return console.run(settings, args.user, sys.stdin, sys.stdout, workspace)
         if args.command == "serve":
+            check_bind(settings, args.host)
             logs.configure(logging.INFO)
             if args.workers > 1:
                 from . import workers

@@ -11,7 +11,12 @@ from urllib.parse import urlsplit
 
 # Each adapter owns its settings type; this module only reads them from the environment.
 from adapters.slack.settings import SlackOAuth, SlackSettings
-from adapters.teams.settings import TeamsSettings
+from adapters.teams.settings import (
+    OAUTH_SCOPE,
+    OPENID_METADATA_URL,
+    SERVICE_URL_HOSTS,
+    TeamsSettings,
+)
 from conversation import school
 
 
@@ -146,8 +151,40 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def check_bind(settings: Settings, host: str) -> None:
+    """Unauthenticated Teams answers anyone who can reach it, and sends replies wherever they
+    say: it is for this machine only."""
+    if settings.teams and settings.teams.allow_unauthenticated and not _loopback(host):
+        raise ConfigError(
+            f"TEAMS_ALLOW_UNAUTHENTICATED=1 serves only a loopback address, not --host {host}"
+            " (use --host 127.0.0.1)"
+        )
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in env.get(name, "").split(",") if x.strip())
+
+
+def _endpoint(env: Mapping[str, str], name: str, default: str) -> str:
+    """One of Microsoft's endpoints (the SDK's own setting names): https, or plain http on
+    loopback for a stand-in."""
+    url = env.get(name) or default
+    parts = urlsplit(url)
+    if not parts.hostname or not (
+        parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname))
+    ):
+        raise ConfigError(f"{name} must be an https:// URL (http:// only on loopback)")
+    return url
+
+
 def _teams(env: Mapping[str, str]) -> TeamsSettings | None:
-    """Teams is on when an app id is set, or explicitly unauthenticated for local tests."""
+    """Teams is on when an app id is set, or explicitly unauthenticated for local tests.
+
+    Beyond the app's identity, tests and private clouds set Microsoft's endpoints through
+    the SDK's own names: TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL (the signing keys),
+    TO_CHANNEL_FROM_BOT_LOGIN_URL (the Entra authority of the bot's token),
+    TO_CHANNEL_FROM_BOT_OAUTH_SCOPE (its audience), VALIDATE_AUTHORITY (false only for a
+    stand-in); and TEAMS_SERVICE_URL_HOSTS lists the hosts replies may go to."""
     allow = env.get("TEAMS_ALLOW_UNAUTHENTICATED", "") == "1"
     app_id = env.get("MicrosoftAppId", "")
     if not app_id and not allow:
@@ -158,12 +195,31 @@ def _teams(env: Mapping[str, str]) -> TeamsSettings | None:
     tenant = env.get("MicrosoftAppTenantId", "")
     if app_type == "SingleTenant" and not tenant:
         raise ConfigError("MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant")
+    if app_type == "UserAssignedMSI" and not tenant:
+        raise ConfigError(
+            "MicrosoftAppTenantId is required when MicrosoftAppType is UserAssignedMSI"
+        )
+    if app_type != "UserAssignedMSI" and app_id and not env.get("MicrosoftAppPassword"):
+        raise ConfigError(f"MicrosoftAppPassword is required when MicrosoftAppType is {app_type}")
+    validate = env.get("VALIDATE_AUTHORITY", "true").strip().lower()
+    if validate not in ("true", "false"):
+        raise ConfigError("VALIDATE_AUTHORITY must be true or false")
+    login_url = env.get("TO_CHANNEL_FROM_BOT_LOGIN_URL", "")
     return TeamsSettings(
         app_id=app_id,
         app_password=env.get("MicrosoftAppPassword", ""),
         app_type=app_type,
         tenant_id=tenant,
         allow_unauthenticated=allow and not app_id,
+        allowed_tenants=frozenset(_list(env, "TEAMS_ALLOWED_TENANTS")),
+        service_url_hosts=tuple(h.lower() for h in _list(env, "TEAMS_SERVICE_URL_HOSTS"))
+        or SERVICE_URL_HOSTS,
+        openid_metadata_url=_endpoint(
+            env, "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL", OPENID_METADATA_URL
+        ),
+        login_url=login_url and _endpoint(env, "TO_CHANNEL_FROM_BOT_LOGIN_URL", ""),
+        oauth_scope=env.get("TO_CHANNEL_FROM_BOT_OAUTH_SCOPE") or OAUTH_SCOPE,
+        validate_authority=validate == "true",
     )
 
 

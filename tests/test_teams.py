@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from botbuilder.core import TurnContext
 from botbuilder.core.adapters import TestAdapter
-from botbuilder.schema import Activity
+from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
 
 from adapters import teams
 from adapters.teams import TeamsSettings
@@ -568,7 +568,14 @@ def drain(adapter: TestAdapter) -> list[Activity]:
 
 async def test_choose_all_that_apply_on_the_sdk_test_adapter(engine: Engine) -> None:
     """ "Not known" stands alone; a good multi-select replaces the card it came from."""
-    adapter = TestAdapter(teams.TeamsBot(engine, "").on_turn)
+    template = Activity(
+        channel_id="msteams",
+        service_url="https://smba.trafficmanager.net/uk/",
+        from_property=ChannelAccount(id="29:1", aad_object_id="aad-1"),
+        recipient=ChannelAccount(id="28:bot"),
+        conversation=ConversationAccount(id="a:1", conversation_type="personal", tenant_id="t-1"),
+    )
+    adapter = TestAdapter(teams.TeamsBot(engine, "").on_turn, template)
     for text in ("hello", "start", "1", "continue"):
         await adapter.send(text)
     card = drain(adapter)[-1].attachments[0].content
@@ -600,12 +607,12 @@ def test_the_tenant_is_read_where_teams_puts_it() -> None:
         {
             "type": "message",
             "channelId": "msteams",
-            "from": {"id": "29:1"},
+            "from": {"id": "29:1", "aadObjectId": "aad-1"},
             "conversation": {"id": "a:1", "tenantId": "t-1"},
         }
     )
     assert TurnContext(TestAdapter(), activity).activity.conversation.tenant_id is None
-    assert teams_request.user(activity) == UserKey("teams", "t-1", "29:1")
+    assert teams_request.user(activity) == UserKey("teams", "t-1", "aad-1")
 
 
 # --- the app package ------------------------------------------------------------------------------
