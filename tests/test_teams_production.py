@@ -26,13 +26,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapters.teams import TeamsSettings
+from bot.bench.standins.connector import Connector
 from bot.config import Settings
 from bot.web import create_app
 from conversation.engine import Engine
 
 from .helpers import SAMPLE_PATHS, serving, stored
 from .identity_standin import WEBCHAT_KID, BotFrameworkKeys, Entra
-from .teams_standin import Connector
 from .test_teams import APP_ID, TENANT, TeamsUser, step_of
 
 ROOT = Path(__file__).resolve().parents[1]

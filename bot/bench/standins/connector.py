@@ -98,7 +98,9 @@ class Connector(StandIn):
         conversation = request.match_info["conversation"]
         self._offer(at, conversation, made, body)
         self._record(
-            Call("POST", conversation, request.match_info.get("activity"), body, made, _auth(request))
+            Call(
+                "POST", conversation, request.match_info.get("activity"), body, made, _auth(request)
+            )
         )
         return web.json_response({"id": made}, status=201)
 
