@@ -82,8 +82,11 @@ class Engine:
         self._salt = log_salt if log_salt is not None else os.urandom(16)
         self._steps = {s.id: s for s in flow.steps}
         self._known = {(s.id, o.id) for s in flow.steps for o in s.options}
-        # Being at a branch step reveals an answer, so logs name only steps all users see.
-        self._loggable = {s.id for s in flow.steps if s.ask_if is None}
+        # Which step follows which reveals answers (perpetrator then police: not known), so
+        # logs name only the steps every user sees in the same order: those before the first
+        # step asked only on some answers. After it, a turn line names no step at all.
+        conditional = [i for i, s in enumerate(flow.steps) if s.ask_if is not None]
+        self._loggable = {s.id for s in flow.steps[: conditional[0] if conditional else None]}
         # The same conversation in each surface's own words, chosen by the user's platform
         # name from the flow data: this engine knows no platform.
         self._surfaces = {
@@ -312,13 +315,9 @@ class Engine:
         who = hashlib.blake2b(
             f"{user.platform}:{user.workspace}:{user.user}".encode(), key=self._salt, digest_size=8
         ).hexdigest()
-        log.info(
-            "turn",
-            extra={
-                "platform": user.platform,
-                "user_hash": who,
-                "step": turn.step if turn.step in self._loggable or not turn.step else "branch",
-                "outcome": turn.outcome.value,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
+        extra: dict[str, object] = {"platform": user.platform, "user_hash": who}
+        if turn.step in self._loggable:
+            extra["step"] = turn.step
+        extra["outcome"] = turn.outcome.value
+        extra["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        log.info("turn", extra=extra)
