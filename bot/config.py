@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,10 +26,12 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    redis_url: str | None = None
+    # Out of the repr: the URL may carry a password, and the salt would let a reader of
+    # the logs test guessed user ids against their hashes.
+    redis_url: str | None = field(default=None, repr=False)
     data_dir: Path = Path(".data")
     ttl_days: int = 30
-    log_salt: bytes | None = None
+    log_salt: bytes | None = field(default=None, repr=False)
     slack: SlackSettings | None = None
     teams: TeamsSettings | None = None
     schools: school.Schools = school.NO_SCHOOLS

@@ -7,7 +7,7 @@ loopback through the same settings (see `connector` for what each one is).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 """The only issuer of the tokens Teams activities arrive with (the SDK's
@@ -30,7 +30,7 @@ SERVICE_URL_HOSTS = ("smba.trafficmanager.net",)
 @dataclass(frozen=True, slots=True)
 class TeamsSettings:
     app_id: str
-    app_password: str
+    app_password: str = field(repr=False)  # secrets stay out of the repr
     app_type: str
     tenant_id: str
     allow_unauthenticated: bool
