@@ -25,6 +25,19 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one client may hold of the server (see `bot.connections`)."""
+
+    idle_timeout: float = 15
+    """Seconds a connection may stay open without sending a whole request's headers, counted
+    from when it opened or was last answered: idle keep-alives and slow headers alike."""
+    body_timeout: float = 10
+    """Seconds a request's body may take to arrive once its headers have."""
+    max_connections: int = 500
+    """Open connections at most (lowered to fit the file-descriptor limit); more get 503."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     # Out of the repr: the URL may carry a password, and the salt would let a reader of
     # the logs test guessed user ids against their hashes.
@@ -36,6 +49,7 @@ class Settings:
     teams: TeamsSettings | None = None
     schools: school.Schools = school.NO_SCHOOLS
     """Each school's own details, from the file SCHOOL_CONFIG names (none: generic wording)."""
+    http: HttpLimits = HttpLimits()
 
     @property
     def ttl_seconds(self) -> int:
@@ -55,6 +69,11 @@ class Settings:
             slack=_slack(env),
             teams=_teams(env),
             schools=_schools(env),
+            http=HttpLimits(
+                idle_timeout=_positive_int(env, "HTTP_IDLE_TIMEOUT", 15),
+                body_timeout=_positive_int(env, "HTTP_BODY_TIMEOUT", 10),
+                max_connections=_positive_int(env, "HTTP_MAX_CONNECTIONS", 500),
+            ),
         )
 
 
