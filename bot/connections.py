@@ -12,7 +12,7 @@ import asyncio
 import logging
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -37,16 +37,19 @@ REFUSAL = (
 )
 
 
-def body_deadline(seconds: float) -> Middleware:
+def body_deadline(seconds: float, unread: Collection[Handler] = ()) -> Middleware:
     """Read each body within `seconds` of its headers, or answer 408 and close: a client
     sending one byte every few seconds would otherwise hold its connection for ever.
 
-    The body is read here, before any route sees it (it is cached, so routes read it again for
-    free); `client_max_size` still applies and answers 413 from here."""
+    The body is read here, before the route sees it (it is cached, so the route reads it again
+    for free); `client_max_size` still applies and answers 413 from here. Bodies no route reads
+    (404, 405, and the handlers in `unread`) are left alone: aiohttp answers, lingers for
+    LINGER_SECONDS and closes."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.body_exists:
+        match = request.match_info
+        if request.body_exists and match.http_exception is None and match.handler not in unread:
             try:
                 async with asyncio.timeout(seconds):
                     await request.read()

@@ -25,7 +25,10 @@ ENGINE = web.AppKey("engine", Engine)
 def create_app(settings: Settings, engine: Engine) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[_refusals, connections.body_deadline(settings.http.body_timeout)],
+        middlewares=[
+            _refusals,
+            connections.body_deadline(settings.http.body_timeout, unread=(_unauthorised,)),
+        ],
     )
     app[ENGINE] = engine
     app.router.add_get("/healthz", _healthz)

@@ -37,6 +37,10 @@ def serve(redis_url: str, max_connections: int) -> Iterator[int]:
         "HTTP_IDLE_TIMEOUT": str(IDLE),
         "HTTP_BODY_TIMEOUT": str(BODY),
         "HTTP_MAX_CONNECTIONS": str(max_connections),
+        # Slack on, so that a route reads bodies (it never calls the API in these tests).
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -85,11 +89,13 @@ async def trickle(writer: asyncio.StreamWriter, every: float, data: bytes = b"x"
             await writer.drain()
 
 
-async def slow_body(port: int, every: float) -> tuple[asyncio.StreamReader, asyncio.Task]:
+async def slow_body(
+    port: int, every: float, path: str = "/slack/events"
+) -> tuple[asyncio.StreamReader, asyncio.Task]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        b"POST /api/messages HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 1000\r\n\r\n{"
+        f"POST {path} HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n".encode()
+        + b"Content-Length: 1000\r\n\r\n{"
     )
     return reader, asyncio.create_task(trickle(writer, every))
 
@@ -136,6 +142,17 @@ async def test_a_body_sent_one_byte_every_second_is_refused_and_closed(port: int
     assert took > BODY * 0.8
     assert received.startswith(b"HTTP/1.1 408"), received
     assert b"request body too slow" in received
+    sending.cancel()
+
+
+@pytest.mark.parametrize(("path", "status"), [("/api/messages", 401), ("/nowhere", 404)])
+async def test_a_slow_body_no_route_reads_is_answered_and_closed(
+    port: int, path: str, status: int
+) -> None:
+    """Teams off, or no such route: answered at once, then closed after a short linger."""
+    reader, sending = await slow_body(port, every=0.2, path=path)
+    _, received = await until_closed(reader, LINGER_SECONDS + MARGIN)
+    assert received.startswith(b"HTTP/1.1 %d" % status), received
     sending.cancel()
 
 
