@@ -37,19 +37,27 @@ REFUSAL = (
 )
 
 
-def body_deadline(seconds: float, unread: Collection[Handler] = ()) -> Middleware:
+def body_deadline(
+    seconds: float, unread: Collection[Handler] = (), own_readers: Collection[str] = ()
+) -> Middleware:
     """Read each body within `seconds` of its headers, or answer 408 and close: a client
     sending one byte every few seconds would otherwise hold its connection for ever.
 
     The body is read here, before the route sees it (it is cached, so the route reads it again
     for free); `client_max_size` still applies and answers 413 from here. Bodies no route reads
     (404, 405, and the handlers in `unread`) are left alone: aiohttp answers, lingers for
-    LINGER_SECONDS and closes."""
+    LINGER_SECONDS and closes. Routes at `own_readers` paths read (and bound) their bodies
+    themselves, after checking who sent them."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         match = request.match_info
-        if request.body_exists and match.http_exception is None and match.handler not in unread:
+        if (
+            request.body_exists
+            and match.http_exception is None
+            and match.handler not in unread
+            and request.path not in own_readers
+        ):
             try:
                 async with asyncio.timeout(seconds):
                     await request.read()

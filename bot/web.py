@@ -27,7 +27,13 @@ def create_app(settings: Settings, engine: Engine) -> web.Application:
         client_max_size=MAX_BODY,
         middlewares=[
             _refusals,
-            connections.body_deadline(settings.http.body_timeout, unread=(_unauthorised,)),
+            connections.body_deadline(
+                settings.http.body_timeout,
+                unread=(_unauthorised,),
+                # The Teams route checks the token before it reads the body, and bounds the
+                # read itself (adapters.teams.request.BODY_SECONDS).
+                own_readers={"/api/messages"} if settings.teams else set(),
+            ),
         ],
     )
     app[ENGINE] = engine

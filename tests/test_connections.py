@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.teams.request import BODY_SECONDS
 from bot.connections import LINGER_SECONDS
 from bot.local_redis import free_port
 
@@ -29,9 +30,10 @@ MARGIN = 1.5
 
 
 @contextlib.contextmanager
-def serve(redis_url: str, max_connections: int) -> Iterator[int]:
+def serve(redis_url: str, max_connections: int, **extra: str) -> Iterator[int]:
     port = free_port()
     env = {
+        **extra,
         **os.environ,
         "REDIS_URL": redis_url,
         "HTTP_IDLE_TIMEOUT": str(IDLE),
@@ -154,6 +156,16 @@ async def test_a_slow_body_no_route_reads_is_answered_and_closed(
     _, received = await until_closed(reader, LINGER_SECONDS + MARGIN)
     assert received.startswith(b"HTTP/1.1 %d" % status), received
     sending.cancel()
+
+
+async def test_a_slow_teams_body_is_refused_by_the_route_and_closed(redis_url: str) -> None:
+    """The Teams route reads its own body, after the token: its own deadline applies."""
+    with serve(redis_url, max_connections=300, TEAMS_ALLOW_UNAUTHENTICATED="1") as teams_port:
+        reader, sending = await slow_body(teams_port, every=1.0, path="/api/messages")
+        took, received = await until_closed(reader, BODY_SECONDS + MARGIN)
+        assert took > BODY_SECONDS * 0.8
+        assert received.startswith(b"HTTP/1.1 408"), received
+        sending.cancel()
 
 
 async def test_healthz_answers_while_many_slow_connections_are_open(port: int) -> None:

@@ -16,7 +16,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from conversation.engine import Engine
 
 from .connector import Authentication, SdkConfig, connector_threads
-from .request import MAX_ACTIVITY, Malformed, Refused, TooLarge, admit, check, read
+from .request import MAX_ACTIVITY, Malformed, Refused, TooLarge, TooSlow, admit, check, read
 from .settings import TeamsSettings
 from .signatures import KeysUnavailable, Unauthorized
 from .turns import TeamsBot
@@ -62,6 +62,10 @@ def attach(app: web.Application, engine: Engine, settings: TeamsSettings) -> Non
             admit(activity, settings)
         except TooLarge as exc:
             return _refuse(413, str(exc))
+        except TooSlow as exc:
+            response = _refuse(408, str(exc))
+            response.force_close()  # the rest may never come
+            return response
         except Malformed as exc:
             return _refuse(400, str(exc))
         except Unauthorized as exc:

@@ -6,6 +6,7 @@ the sender is authenticated, see `app`), and nothing is stored or sent.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import json
@@ -29,6 +30,11 @@ MAX_ACTIVITY = 128 * 1024
 """Teams caps a message at about 28 KB; even written out as \\uXXXX escapes, no activity it
 sends to a bot comes near this."""
 
+BODY_SECONDS = 10
+"""Teams sends an activity whole; a body still arriving after this is someone holding the
+connection open. The route reads its own body (after the token is checked), so the web
+process's body deadline leaves it alone and this one applies instead."""
+
 CHANNEL = "msteams"
 """The only Bot Framework channel served: "webchat" and the rest are on for every Azure Bot."""
 
@@ -41,6 +47,10 @@ class TooLarge(ValueError):
     """Bigger than any activity Teams sends: answered 413, and not read any further."""
 
 
+class TooSlow(ValueError):
+    """The body did not arrive within BODY_SECONDS of its headers: answered 408 and closed."""
+
+
 class Refused(ValueError):
     """A readable activity this deployment does not serve: answered 403, nothing stored or sent."""
 
@@ -50,10 +60,14 @@ async def read(request: web.Request) -> Activity:
     if request.content_type != "application/json":
         raise Malformed("expected an application/json activity")
     raw = bytearray()
-    async for chunk in request.content.iter_chunked(16 * 1024):
-        raw += chunk
-        if len(raw) > MAX_ACTIVITY:
-            raise TooLarge(f"an activity is at most {MAX_ACTIVITY} bytes")
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.content.iter_chunked(16 * 1024):
+                raw += chunk
+                if len(raw) > MAX_ACTIVITY:
+                    raise TooLarge(f"an activity is at most {MAX_ACTIVITY} bytes")
+    except TimeoutError:
+        raise TooSlow("the activity's body was too slow") from None
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):  # nested deeper than Python goes
