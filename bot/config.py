@@ -19,6 +19,8 @@ from adapters.teams.settings import (
 )
 from conversation import school
 
+from .redis_url import parse as redis_target
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it, never its secret value."""
@@ -58,8 +60,11 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         redis_url = env.get("REDIS_URL") or None
-        if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if redis_url:
+            try:
+                redis_target(redis_url)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         salt = env.get("LOG_SALT")
         return cls(
             redis_url=redis_url,
