@@ -155,6 +155,12 @@ class Cluster:
             if self.server(n["name"]).alive
         ]
 
+    def replica_of(self, master: Server) -> Server:
+        nodes = self.nodes()
+        (master_id,) = [n["id"] for n in nodes if n["name"] == master.name]
+        (replica,) = [n["name"] for n in nodes if n["master"] == master_id]
+        return self.server(replica)
+
     def master_for_slot(self, slot: int) -> Server | None:
         for node in self.nodes():
             if "master" not in node["flags"] or "fail" in node["flags"]:
