@@ -73,9 +73,9 @@ def client(url: str, max_connections: int = 512) -> Client:
 
 
 def _cluster(target: RedisTarget, max_connections: int) -> RedisCluster:
-    """redis-py's cluster client. On a refused connection or a cluster mid-failover it
-    reloads the slot map and tries again, twice at most (the store's 2.5 s deadline bounds
-    it all), so once a replica is promoted the next turn finds it."""
+    """redis-py's cluster client. On a broken connection or a cluster mid-failover it
+    reloads the slot map and tries once more, so once a replica is promoted the next turn
+    finds it."""
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
         username=target.username,
@@ -83,7 +83,7 @@ def _cluster(target: RedisTarget, max_connections: int) -> RedisCluster:
         ssl=target.tls,
         max_connections=max_connections,
         require_full_coverage=False,
-        retry=Retry(NoBackoff(), retries=2),
+        retry=Retry(NoBackoff(), retries=1),
         health_check_interval=30,
         **_TIMEOUTS,
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -81,6 +82,8 @@ redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
 return 1
 """
 
+log = logging.getLogger("conversation.store")
+
 DELIVERY_TTL = 900
 """Seconds a delivery id is remembered: Slack retries over minutes, Teams after 15 s."""
 
@@ -88,9 +91,14 @@ MAX_DELIVERIES = 100
 """Delivery ids kept per user, newest first: far more than anyone sends in 15 minutes, and a
 flood of deliveries for one user cannot grow their set without bound."""
 
-DEADLINE = 2.5
-"""Seconds any one call to Redis may take, retries and a cluster's topology refresh included,
-so that the user hears within 3 s that storage is unavailable."""
+READY_DEADLINE = 2.5
+"""Seconds a readiness check may take, several masters asked included."""
+
+BACKSTOP = 8.0
+"""Seconds any one call may take before it counts as failed. A turn's calls are bounded by
+the client's socket timeouts (so the user hears within 3 s), which a busy event loop, late
+to read a reply that has arrived, does not trip; a tight deadline on the whole call would,
+turning a slow moment into "unavailable". This one only catches a client that hangs."""
 
 REPLICA_WAIT_MS = 500
 """How long a commit waits for a replica to confirm it, where there are replicas."""
@@ -99,11 +107,21 @@ REPLICA_RETRY = 5.0
 """After a replica failed to confirm in time, seconds before waiting for one again, so a lost
 replica costs at most one slow turn in that time rather than every turn."""
 
-_DOWN = (redis_errors.RedisError, redis_errors.RedisClusterException, OSError, TimeoutError)
+_DOWN = (
+    redis_errors.RedisError,
+    redis_errors.RedisClusterException,
+    OSError,
+    TimeoutError,
+    # redis-py lets a transport's own error out when a connection breaks under it
+    # (redis/redis-py#4287); it is a broken connection all the same.
+    AttributeError,
+    TypeError,
+)
 """Everything that means "Redis cannot take this turn now": refused or hung connections, a
 master that has become a replica (ReadOnlyError), a cluster mid-failover (ClusterDownError,
 TryAgainError, a slot with no master), no master known to Sentinel, too many connections.
-Scripts are atomic, so in each case nothing was changed."""
+Scripts are atomic, so in each case nothing was changed. Only the calls to redis-py are
+guarded by it, never the bot's own code."""
 
 UNCHANGED: Final = "unchanged"
 DELETED: Final = "deleted"
@@ -185,7 +203,7 @@ class Store:
         if self.replica_wait_ms:
             result = await self._call(self._commit_replicated(keys, args))
         else:
-            result = await self._call(self._commit(keys=keys, args=args))
+            result = await self._call(self._script(_COMMIT, self._commit, keys, args))
         if result[0] == 2:
             raise Duplicate()
         if result[0] == 1:
@@ -198,27 +216,29 @@ class Store:
 
     async def _commit_replicated(self, keys: list[str], args: list) -> list:
         """The commit script and `WAIT 1` in one pipeline, so on one connection (WAIT waits
-        for that connection's own writes), on the master holding the user's slot."""
+        for that connection's own writes), on the master holding the user's slot. The
+        script goes whole (EVAL), so a new master that never saw it needs nothing loaded."""
         node = self.redis.get_node_from_key(keys[0]) if self._cluster else None
         name = node.name if node else ""
         if self._no_replica_until.get(name, 0) > time.monotonic():
-            return await self._commit(keys=keys, args=args)
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.execute_command("EVALSHA", self._commit.sha, len(keys), *keys, *args)
-            target = {"target_nodes": node} if node else {}
-            pipe.execute_command("WAIT", 1, self.replica_wait_ms, **target)
-            try:
-                result, confirmed = await pipe.execute()
-            except redis_errors.NoScriptError:
-                if attempt == 2:
-                    raise
-                await self.redis.script_load(_COMMIT)  # a new master, or a restarted one
-                continue
-            if result[0] == 1 and not confirmed:
-                self._no_replica_until[name] = time.monotonic() + REPLICA_RETRY
-            return result
-        raise AssertionError("unreachable")
+            return await self._script(_COMMIT, self._commit, keys, args)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.execute_command("EVAL", _COMMIT, len(keys), *keys, *args)
+        pipe.execute_command(
+            "WAIT", 1, self.replica_wait_ms, **({"target_nodes": node} if node else {})
+        )
+        result, confirmed = await pipe.execute()
+        if result[0] == 1 and not confirmed:
+            self._no_replica_until[name] = time.monotonic() + REPLICA_RETRY
+        return result
+
+    async def _script(self, source: str, script, keys: list[str], args: list):
+        """A script by its hash on one server; whole on a cluster, where hundreds of turns at
+        once each finding a new master without it (NOSCRIPT, then SCRIPT LOAD on every
+        master) once broke connections inside redis-py."""
+        if self._cluster:
+            return await self.redis.eval(source, len(keys), *keys, *args)
+        return await script(keys=keys, args=args)
 
     @property
     def _cluster(self) -> bool:
@@ -232,9 +252,11 @@ class Store:
         old question keeps its buttons, and a click on them is simply stale."""
         with contextlib.suppress(StoreUnavailable):
             await self._call(
-                self._remember_message(
-                    keys=[self.key(user), self.message_key(user)],
-                    args=[question.version, ref, self.ttl],
+                self._script(
+                    _REMEMBER_MESSAGE,
+                    self._remember_message,
+                    [self.key(user), self.message_key(user)],
+                    [question.version, ref, self.ttl],
                 )
             )
 
@@ -249,7 +271,7 @@ class Store:
         """Whether a turn can be written now (readiness): every master of a cluster, or the
         one master, answers and is a master, and a cluster has every slot served."""
         try:
-            return await self._call(self._writable())
+            return await self._call(self._writable(), READY_DEADLINE)
         except StoreUnavailable:
             return False
 
@@ -283,11 +305,13 @@ class Store:
         if len(self._seen) > self._cache_size:
             self._seen.popitem(last=False)
 
-    async def _call(self, awaitable):
+    async def _call(self, awaitable, deadline: float = BACKSTOP):
         try:
-            async with asyncio.timeout(DEADLINE):
+            async with asyncio.timeout(deadline):
                 return await awaitable
         except _DOWN as exc:
+            # The cause's name only (its text can hold the command, and so the answers).
+            log.warning("store unavailable", extra={"error": type(exc).__name__})
             raise StoreUnavailable(type(exc).__name__) from exc
 
 

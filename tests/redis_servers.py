@@ -266,7 +266,8 @@ class SentinelSet:
             if sentinel.alive:
                 with sentinel.client() as r:
                     host, port = r.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", SERVICE)
-                return f"{host.decode()}:{port.decode()}"
+                host = host.decode() if isinstance(host, bytes) else host
+                return f"{host}:{int(port)}"
         raise AssertionError("no Sentinel alive")
 
     def master(self) -> Server:
