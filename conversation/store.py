@@ -271,7 +271,7 @@ class Store:
         """Whether a turn can be written now (readiness): every master of a cluster, or the
         one master, answers and is a master, and a cluster has every slot served."""
         try:
-            return await self._call(self._writable(), READY_DEADLINE)
+            return await self._call(self._writable(), READY_DEADLINE, quiet=True)
         except StoreUnavailable:
             return False
 
@@ -305,13 +305,14 @@ class Store:
         if len(self._seen) > self._cache_size:
             self._seen.popitem(last=False)
 
-    async def _call(self, awaitable, deadline: float = BACKSTOP):
+    async def _call(self, awaitable, deadline: float = BACKSTOP, quiet: bool = False):
         try:
             async with asyncio.timeout(deadline):
                 return await awaitable
         except _DOWN as exc:
             # The cause's name only (its text can hold the command, and so the answers).
-            log.warning("store unavailable", extra={"error": type(exc).__name__})
+            if not quiet:
+                log.warning("store unavailable", extra={"error": type(exc).__name__})
             raise StoreUnavailable(type(exc).__name__) from exc
 
 
