@@ -137,10 +137,12 @@ async def test_a_commit_waits_for_a_replica_but_a_lost_replica_costs_one_slow_tu
     _, replica = master_and_replica
     store = replicated_store
     assert store.replica_wait_ms == REPLICA_WAIT_MS  # a plain redis:// master with a replica
-    engine = Engine(FLOW, store, ttl_days=1)
-    await typed(engine, ME, "hi", "1")
+    # (A generous bound here, so that a loaded test machine cannot make the wait lapse.)
+    patient = Store(store.redis, ttl_seconds=3600, replica_wait_ms=5000)
+    await typed(Engine(FLOW, patient, ttl_days=1), ME, "hi", "1")
     with replica.client() as r:
         assert Progress.decode(r.get(store.key(ME)).decode()).step == "role"
+    engine = Engine(FLOW, store, ttl_days=1)
 
     replica.proc.send_signal(signal.SIGSTOP)
     started = time.monotonic()
