@@ -16,6 +16,8 @@ import aiohttp
 import pytest
 from redis.crc import key_slot
 
+from bot.bench.standins.connector import Connector
+from bot.bench.standins.slack_api import TOKEN, SlackApi
 from bot.redis_connection import client, close, replica_wait_ms
 from conversation import plaintext
 from conversation.engine import Engine
@@ -25,8 +27,6 @@ from conversation.store import REPLICA_WAIT_MS, Store
 
 from .helpers import FLOW, SAMPLE_PATHS, serving
 from .redis_servers import Cluster, Server, await_for, redis_cluster
-from .slack_standin import TOKEN, SlackApi
-from .teams_standin import Connector
 from .test_cli import WHOLE_PATH, run
 from .test_paths import check_guidance
 from .test_slack import SECRET, TEAM, SlackUser, guidance_of, step_of
