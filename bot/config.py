@@ -46,6 +46,8 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     data_dir: Path = Path(".data")
     ttl_days: int = 30
+    case_ttl_days: int = 90
+    """Days of inactivity before a report told to the person who leads is deleted."""
     log_salt: bytes | None = field(default=None, repr=False)
     slack: SlackSettings | None = None
     teams: TeamsSettings | None = None
@@ -70,6 +72,7 @@ class Settings:
             redis_url=redis_url,
             data_dir=Path(env.get("BOT_DATA_DIR") or ".data"),
             ttl_days=_positive_int(env, "CONVERSATION_TTL_DAYS", 30),
+            case_ttl_days=_positive_int(env, "CASE_TTL_DAYS", 90),
             log_salt=salt.encode() if salt else None,
             slack=_slack(env),
             teams=_teams(env),

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from conversation import flow
+from conversation.case import Cases
 from conversation.engine import Engine
 from conversation.store import Store
 
@@ -25,6 +26,7 @@ async def running_engine(settings: Settings) -> AsyncIterator[Engine]:
             settings.ttl_days,
             log_salt=settings.log_salt,
             schools=settings.schools,
+            cases=Cases(store, settings.case_ttl_days * 86_400),
         )
 
 

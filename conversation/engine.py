@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from .case import Cases
 from .flow import Flow
 from .guidance import build as build_guidance
 from .guidance import links, paragraphs
 from .machine import FlowMachine
 from .messages import (
+    Act,
     Answered,
     Choice,
     Choose,
@@ -32,6 +34,7 @@ from .messages import (
     Reply,
     Say,
     Start,
+    Tell,
     Turn,
     UserKey,
 )
@@ -39,6 +42,7 @@ from .progress import Progress
 from .school import NO_SCHOOLS, School, Schools
 from .school_flow import apply as school_view
 from .store import DELETED, UNCHANGED, Change, Duplicate, Store
+from .telling import Telling
 from .typed import Reading, greeting, nearly_command, nearly_greeting, read, shown
 from .typed import command as typed_command
 
@@ -70,6 +74,7 @@ class Engine:
         log_salt: bytes | None = None,
         schools: Schools = NO_SCHOOLS,
         school: School | None = None,
+        cases: Cases | None = None,
     ) -> None:
         self.flow = flow
         self.schools = schools
@@ -78,6 +83,9 @@ class Engine:
         self.store = store
         self.ttl_days = ttl_days
         self.clock = clock
+        self.cases = cases
+        self.telling = Telling(cases) if cases else None
+        """Telling the person who leads (None: no case store, so nothing is offered)."""
         self._machine = FlowMachine(flow)
         self._salt = log_salt if log_salt is not None else os.urandom(16)
         self._steps = {s.id: s for s in flow.steps}
@@ -90,13 +98,15 @@ class Engine:
         # The same conversation in each surface's own words, chosen by the user's platform
         # name from the flow data: this engine knows no platform.
         self._surfaces = {
-            name: Engine(worded, store, ttl_days, clock, self._salt, school=school)
+            name: Engine(worded, store, ttl_days, clock, self._salt, school=school, cases=cases)
             for name, worded in flow.surfaces.items()
         }
         # One engine per school, each with that school's view of the same flowchart (and
         # of each surface's wording of it).
         self._by_school = {
-            s.id: Engine(school_view(flow, s), store, ttl_days, clock, self._salt, school=s)
+            s.id: Engine(
+                school_view(flow, s), store, ttl_days, clock, self._salt, school=s, cases=cases
+            )
             for s in schools.all()
         }
 
@@ -110,14 +120,27 @@ class Engine:
         anything differently there."""
         return self._surfaces.get(surface, self)
 
-    async def handle(self, user: UserKey, inp: Input, delivery: str | None = None) -> Turn:
+    async def handle(
+        self, user: UserKey, inp: Input, delivery: str | None = None, name: str = ""
+    ) -> Turn:
         """One turn. `delivery` names the platform's delivery of this input (an event or
-        activity id): a retry of one already applied changes nothing and answers nothing."""
+        activity id): a retry of one already applied changes nothing and answers nothing.
+        `name` is the user's display name where the platform gave one (never stored)."""
         if (engine := self.for_user(user)) is not self:
-            return await engine.handle(user, inp, delivery)
+            return await engine.handle(user, inp, delivery, name)
         started = time.perf_counter()
         progress = await self.store.load(user)
         speaker = self.on(user.platform)
+        telling = speaker.telling
+        if telling and isinstance(inp, Say) and telling.may_answer_preview(inp.text):
+            progress = await telling.cases.progress(user)
+            inp = await telling.typed(user, progress, inp.text) or inp
+        if telling and isinstance(inp, Tell | Act):
+            # What is stored, not this process's copy: a Send is checked against it.
+            progress = await telling.cases.progress(user)
+            turn = await speaker._telling(user, progress, inp, name)
+            self._log(user, turn, started)
+            return turn
         for _ in range(MAX_ATTEMPTS):
             turn, change = speaker.decide(progress, inp)
             try:
@@ -126,8 +149,61 @@ class Engine:
                 turn = Turn(Outcome.DUPLICATE, ())
                 applied = True
             if applied:
+                if telling:
+                    turn = await speaker._after(user, progress, turn)
                 self._log(user, turn, started)
                 return turn
+        raise Busy()
+
+    async def _telling(
+        self, user: UserKey, progress: Progress | None, inp: Tell | Act, name: str
+    ) -> Turn:
+        assert self.telling is not None
+        if isinstance(inp, Act):
+            return await self.telling.act(self, user, inp)
+        return await self.telling.tell(self, user, progress, inp, name)
+
+    async def _after(self, user: UserKey, progress: Progress | None, turn: Turn) -> Turn:
+        """What telling the person who leads adds to a committed turn: the offer after the
+        checklist, `status`, and the report withdrawn with `delete my data`."""
+        assert self.telling is not None
+        if turn.outcome in (Outcome.FINISHED, Outcome.RESENT) and progress is not None:
+            offer = await self.telling.offer(self, user, progress)
+            if offer is not None:
+                *before, last = turn.replies
+                return replace(turn, replies=(*before, offer, last))
+        elif turn.outcome is Outcome.STATUS:
+            shown = await self.telling.status(self, user)
+            again = (self.question(progress),) if progress is not None else ()
+            return replace(turn, replies=(*shown, *again))
+        elif turn.outcome is Outcome.DELETED:
+            withdrawn = await self.telling.withdraw(self, user)
+            if withdrawn is not None:
+                return replace(
+                    turn,
+                    replies=(*turn.replies, *withdrawn.replies),
+                    deliveries=withdrawn.deliveries,
+                )
+        return turn
+
+    async def begin_with(self, user: UserKey, answers: dict[str, tuple[str, ...]]) -> Turn:
+        """A conversation of `user`'s own that starts at the end with these answers (the
+        person told, walked through a report): the checklist, then the final question."""
+        final = next(s for s in self.flow.steps if s.final)
+        progress = await self.store.load(user)
+        for _ in range(MAX_ATTEMPTS):
+            now = self.clock()
+            fresh = Progress(
+                step=final.id,
+                answers=tuple((k, tuple(v)) for k, v in answers.items()),
+                version=(progress.version if progress else 0) + 1,
+                started=int(now * 1000),
+                updated=int(now),
+            )
+            applied, progress = await self.store.commit(user, progress, fresh)
+            if applied:
+                guidance = build_guidance(self.flow, fresh.answer_map)
+                return Turn(Outcome.STARTED, (guidance, self.question(fresh)), step=final.id)
         raise Busy()
 
     def notice(self, name: str, **values: str) -> Notice:
@@ -217,6 +293,8 @@ class Engine:
             return Turn(Outcome.DELETED, (self.notice("deleted"),)), DELETED
         if cmd is Command.STOP:
             return self._same(progress, Outcome.STOPPED, self.notice("stopped"))
+        if cmd is Command.STATUS:  # the replies come from the case store, after the commit
+            return self._same(progress, Outcome.STATUS)
         if progress is None:
             if cmd is Command.HELP:
                 return self._same(None, Outcome.HELP, self.notice("help"))

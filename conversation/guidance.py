@@ -47,7 +47,7 @@ def once(items: tuple[Item, ...], again: str) -> tuple[Item, ...]:
         named = [r.name for r in item.links if r.id in seen]
         seen.update(r.id for r in new)
         lines = (*item.lines, again.format(names=", ".join(named))) if named else item.lines
-        kept.append(Item(title=item.title, lines=lines, links=new))
+        kept.append(Item(title=item.title, lines=lines, links=new, id=item.id))
     return tuple(kept)
 
 
@@ -59,4 +59,4 @@ def _item(step: Step, chosen: tuple[str, ...], answers: Answers) -> Item | None:
     if not lines:
         return None
     resources = dict.fromkeys((*step.links, *(r for o in options for r in o.links)))
-    return Item(title=step.title, lines=lines, links=links(tuple(resources), answers))
+    return Item(title=step.title, lines=lines, links=links(tuple(resources), answers), id=step.id)

@@ -7,6 +7,7 @@ Text may contain **bold**; links travel as `Resource`s for each platform to rend
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -51,6 +52,7 @@ class Command(StrEnum):
     HELP = "help"
     STOP = "stop"
     DELETE = "delete my data"
+    STATUS = "status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,33 @@ class Do:
     command: Command
 
 
-Input = Start | Choose | Say | Do
+@dataclass(frozen=True, slots=True)
+class Tell:
+    """The member of staff choosing whom to tell (`person`, a `Choice` id of an `Offer`),
+    or, with `confirmed`, the Send on its preview; `person` "" is Not now."""
+
+    person: str
+    token: str
+    confirmed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    """The person told, pressing a button on the report they received: `action` is one of
+    `Act.ACTIONS`, `case` the report's reference, `item` a checklist item's id."""
+
+    action: str
+    case: str
+    item: str = ""
+
+    ACKNOWLEDGE = "ack"
+    DONE = "done"
+    WALK = "walk"
+    RECORD = "record"
+    ACTIONS = frozenset({ACKNOWLEDGE, DONE, WALK, RECORD})
+
+
+Input = Start | Choose | Say | Do | Tell | Act
 
 
 # --- replies ------------------------------------------------------------------------
@@ -109,6 +137,8 @@ class Item:
     title: str
     lines: tuple[str, ...]
     links: tuple[Resource, ...] = ()
+    id: str = ""
+    """The step it comes from: what a "mark done" names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +151,90 @@ class Guidance:
     footer: str
 
 
-Reply = Question | Notice | Guidance
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """At the end, to the member of staff being targeted: tell the person who should lead?
+    `choices` are people (the flowchart's recommended one first), or only "forward" when
+    the school named nobody reachable here; `report` is what the first would receive."""
+
+    token: str
+    title: str
+    text: str
+    choices: tuple[Choice, ...]
+    report: Report | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One checklist item of a report, with its "mark done" state."""
+
+    item: Item
+    done: str = ""
+    """Empty while not done; else who marked it done and when, as shown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What the person told receives, and sees updated: who reported and when, the
+    checklist worded for the person handling the case, and what was done when.
+
+    `text` holds `{reporter}` where the adapter puts the platform's mention of the member of
+    staff (`reporter`, their platform user id). `withdrawn` set means the report was
+    withdrawn: only that is shown, and no checklist."""
+
+    case: str
+    reporter: str
+    heading: str
+    text: str
+    status: tuple[str, ...]
+    guidance: Guidance
+    tasks: tuple[Task, ...]
+    acknowledged: bool = False
+    withdrawn: str = ""
+    labels: ReportLabels | None = None
+    reporter_name: str = ""
+    """The member of staff's display name where the platform gave it in this turn (never
+    stored): Teams needs one to draw a mention."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLabels:
+    """The words on a report's buttons."""
+
+    acknowledge: str
+    done: str
+    walk: str
+    record: str
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """Exactly what `report` will look like to the person, before anything is sent:
+    Send (`Tell(person, token, confirmed=True)`) or Not now."""
+
+    token: str
+    person: str
+    text: str
+    report: Report
+    send: str
+    not_now: str
+
+
+Reply = Question | Notice | Guidance | Offer | Preview | Report
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """A message for someone (`to`): posted to their own DM or 1:1 chat, or, with `update`
+    (the platform's reference of a message sent earlier), replacing it.
+
+    `then` is called with the new message's reference, or None when it could not be
+    delivered (the person never opened the bot, say), and returns what happens next."""
+
+    to: UserKey
+    reply: Reply
+    update: str | None = None
+    then: Callable[[str | None], Awaitable[Turn]] | None = None
 
 
 class Outcome(StrEnum):
@@ -141,6 +254,11 @@ class Outcome(StrEnum):
     RESENT = "resent"
     DUPLICATE = "duplicate"
     """A platform re-delivered an input already applied: nothing to do or say."""
+    OFFERED = "offered"
+    PREVIEWED = "previewed"
+    SENT = "sent"
+    STATUS = "status"
+    ACTED = "acted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +269,5 @@ class Turn:
     replies: tuple[Reply, ...]
     answered: Answered | None = None
     step: str | None = None
+    deliveries: tuple[Deliver, ...] = ()
+    """Messages for other people (or for this one outside this chat), made by this turn."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textwrap import indent
 
 from .flow import Resource
-from .messages import Guidance, Notice, Question, Reply
+from .messages import Guidance, Notice, Offer, Preview, Question, Reply, Report
 
 
 def strip_bold(text: str) -> str:
@@ -39,10 +39,50 @@ def guidance(g: Guidance) -> str:
     return "\n\n".join(parts)
 
 
+def report(r: Report, mention: str) -> str:
+    """What the person told receives, with `mention` for the member of staff."""
+    if r.withdrawn:
+        return strip_bold(r.withdrawn.format(reporter=mention))
+    parts = [strip_bold(r.heading), strip_bold(r.text.format(reporter=mention))]
+    if r.status:
+        parts.append("\n".join(strip_bold(s) for s in r.status))
+    g = r.guidance
+    for task in r.tasks:
+        item = task.item
+        lines = [f"[{'x' if task.done else ' '}] {item.title}"]
+        lines += [indent(strip_bold(line), "    ") for line in item.lines]
+        lines += [indent(f"• {resource(x)}", "    ") for x in item.links]
+        if task.done:
+            lines.append(indent(task.done, "    "))
+        parts.append("\n".join(lines))
+    parts.append(strip_bold(g.footer))
+    return "\n\n".join(parts)
+
+
+def offer(o: Offer, mention: str = "you") -> str:
+    parts = [strip_bold(o.title), strip_bold(o.text)]
+    if o.report is not None:
+        parts.append(indent(report(o.report, mention), "  | ", lambda _: True))
+    if o.choices:
+        parts.append("\n".join(f"• {c.label}" for c in o.choices))
+    return "\n\n".join(parts)
+
+
+def preview(p: Preview, mention: str = "you") -> str:
+    body = indent(report(p.report, mention), "  | ", lambda _: True)
+    return "\n\n".join([strip_bold(p.text), body, f"• {p.send}\n• {p.not_now}"])
+
+
 def render(reply: Reply) -> str:
     if isinstance(reply, Question):
         return question(reply)
     if isinstance(reply, Guidance):
         return guidance(reply)
+    if isinstance(reply, Offer):
+        return offer(reply)
+    if isinstance(reply, Preview):
+        return preview(reply)
+    if isinstance(reply, Report):
+        return report(reply, "the member of staff")
     assert isinstance(reply, Notice)
     return strip_bold(reply.text)

@@ -45,6 +45,8 @@ _COMMANDS = {
     "delete my data": Command.DELETE,
     "delete my answers": Command.DELETE,
     "delete": Command.DELETE,
+    "status": Command.STATUS,
+    "my report": Command.STATUS,
 }
 GREETINGS = frozenset(
     {

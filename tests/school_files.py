@@ -80,3 +80,38 @@ def words_of(s: school.School) -> list[str]:
     if s.union and s.union.note:
         found.append(s.union.note)
     return found
+
+
+LEAD_TEAMS = "1a1a1a1a-2b2b-4c3c-8d4d-5e5e5e5e5e5e"
+SECOND_TEAMS = "2a2a2a2a-3b3b-4c4c-8d5d-6e6e6e6e6e6e"
+GOVERNOR_TEAMS = "3a3a3a3a-4b4b-4c5c-8d6d-7e7e7e7e7e7e"
+LEADS_SCHOOL = f"""
+[school]
+name = "Oak School"
+
+[school.policies]
+behaviour_policy = "https://oak.example.org/policies/behaviour"
+
+[[school.leads]]
+name = "Lee Leader"
+role = "Deputy head"
+slack = "U0LEAD"
+teams = "{LEAD_TEAMS}"
+
+[[school.leads]]
+name = "Lena Second"
+role = "Assistant head"
+slack = "U0LEADTWO"
+teams = "{SECOND_TEAMS}"
+
+[[school.governors]]
+name = "Gwen Governor"
+role = "Chair of governors"
+slack = "U0GOV"
+teams = "{GOVERNOR_TEAMS}"
+"""
+"""One school whose leads and governor can all be messaged on Slack and Teams."""
+
+
+def leads_school() -> school.Schools:
+    return school.parse(tomllib.loads(LEADS_SCHOOL), "school.toml")

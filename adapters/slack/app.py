@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from conversation.engine import Engine
 from conversation.messages import Choose, Say
 
+from . import lead
 from .blocks import ANSWER, SUBMIT
 from .install import Install
 from .request import ticked, to_bolt_request, user
@@ -178,6 +179,12 @@ class SlackBot:
             await ack()
             choice = Choose(ticked(body), action.get("value", ""))
             self._spawn(turns(context).clicked(body, context, choice))
+
+        @bolt.action(re.compile("^(" + "|".join(re.escape(p) for p in lead.PREFIXES) + ")"))
+        async def telling(ack, body: dict, action: dict, context: AsyncBoltContext) -> None:
+            await ack()
+            if (inp := lead.clicked_input(action)) is not None:
+                self._spawn(turns(context).clicked(body, context, inp))
 
         @bolt.action(re.compile(".*"))
         async def other_action(ack) -> None:

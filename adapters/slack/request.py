@@ -19,6 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from conversation.messages import UserKey
 
 from .blocks import ANSWER, PICK, SUBMIT
+from .lead import PREFIXES as TELLING
 
 
 class Malformed(ValueError):
@@ -160,7 +161,7 @@ def _check_interaction(body: dict[str, Any]) -> None:
         _need_strings(user, "team_id")  # an org-wide install's clicks may carry no team
     else:
         raise Malformed("block_actions needs a team")
-    if actions[0]["action_id"].startswith(ANSWER) or actions[0]["action_id"] == SUBMIT:
+    if actions[0]["action_id"].startswith((ANSWER, SUBMIT, *TELLING)):
         container = body.get("container")
         if not isinstance(container, dict):
             raise Malformed("a click needs the message it came from")

@@ -17,10 +17,19 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from conversation.engine import Busy, Engine
-from conversation.messages import Answered, Choose, Input, Question, Reply, Start, UserKey
+from conversation.messages import (
+    Answered,
+    Deliver,
+    Input,
+    Question,
+    Reply,
+    Start,
+    UserKey,
+)
 from conversation.store import StoreUnavailable
 
-from .blocks import answered_blocks, render
+from .blocks import answered_blocks
+from .lead import Courier, render
 from .request import user
 
 log = logging.getLogger("adapters.slack")
@@ -45,7 +54,7 @@ class Turns:
             await respond(text=MOVED_PRIVATE, response_type="ephemeral")
         await self.turn(user, dm, Start())
 
-    async def clicked(self, body: dict, context: AsyncBoltContext, choice: Choose) -> None:
+    async def clicked(self, body: dict, context: AsyncBoltContext, choice: Input) -> None:
         dm = context.channel_id or ""
         if not dm.startswith("D"):  # never answer anywhere but the DM
             dm = await self._dm(context.user_id)
@@ -79,6 +88,19 @@ class Turns:
             await asyncio.gather(self._replace(question, turn.answered), posting)
         else:
             await posting
+        await self._deliver(user, dm, turn.deliveries)
+
+    async def _deliver(self, user: UserKey, dm: str, deliveries: tuple[Deliver, ...]) -> None:
+        """Messages for other people (the person told, or the member of staff told of what
+        they did), each followed by what its outcome leads to, said here."""
+        courier = Courier(self.client)
+        for delivery in deliveries:
+            ref = await courier.deliver(delivery)
+            if delivery.then is None:
+                continue
+            after = await delivery.then(ref)
+            await self._post_all(user, dm, after.replies)
+            await self._deliver(user, dm, after.deliveries)
 
     async def _post_all(self, user: UserKey, dm: str, replies: tuple[Reply, ...]) -> None:
         """The replies in order; then note where the question is, for a typed answer."""

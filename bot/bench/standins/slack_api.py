@@ -78,6 +78,8 @@ class SlackApi(StandIn):
             self.teams[token] = team
         self.calls: list[Call] = []
         self.refuse_update = False
+        self.unreachable: set[str] = set()
+        """User ids `conversations.open` refuses, as Slack does for someone it cannot DM."""
         self._grants: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(1)
         self._by_channel: dict[str, list[Call]] = defaultdict(list)
@@ -198,6 +200,8 @@ class SlackApi(StandIn):
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "conversations.open":
+            if args["users"] in self.unreachable:
+                return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "channel": {"id": "D" + args["users"]}}
         if method == "chat.postMessage":
             return {

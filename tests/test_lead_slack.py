@@ -1,0 +1,382 @@
+"""Telling the person who leads, over Slack's HTTP: signed requests in, the Web API stand-in
+recording every message, a real Redis holding the case.
+
+The member of staff (alice) finishes the guide, is offered to tell the school's lead (Lee),
+sees exactly what Lee would get, and sends it; Lee's DM gets one message, which Lee
+acknowledges and ticks; alice's `status` shows the dated record; `delete my data` withdraws it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.bench.standins.slack_api import Call, SlackApi
+from bot.web import create_app
+from conversation import flow
+from conversation.case import Cases
+from conversation.engine import Engine
+from conversation.store import Store
+
+from .helpers import path_where
+from .school_files import leads_school
+from .test_slack import TEAM, SlackUser, poster, settings_for
+
+LEAD_LEADS = path_where(
+    role=("affected",), perpetrator=("pupil",), lead=("no",), police=("yes",), types=("calls",)
+)
+HEAD_AFFECTED = path_where(role=("affected",), perpetrator=("parent",), lead=("yes",))
+HANDLING = path_where(role=("handling",), lead=("no",))
+LEAD_DM = "DU0LEAD"
+
+
+def telling_engine(store: Store) -> Engine:
+    return Engine(
+        flow.load(),
+        store,
+        ttl_days=30,
+        schools=leads_school(),
+        cases=Cases(store, 90 * 86_400),
+    )
+
+
+@pytest.fixture
+def api_engine(store: Store) -> Engine:
+    return telling_engine(store)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[SlackApi]:
+    async with SlackApi() as standin:
+        yield standin
+
+
+@pytest.fixture
+async def http(api_engine: Engine, api: SlackApi) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(settings_for(api), api_engine))) as client_:
+        yield client_
+
+
+@pytest.fixture
+def alice(http: TestClient, api: SlackApi) -> SlackUser:
+    return SlackUser(poster(http), api)
+
+
+@pytest.fixture
+def lee(http: TestClient, api: SlackApi) -> SlackUser:
+    return SlackUser(poster(http), api, "0lead")
+
+
+def buttons(call: Call) -> list[dict]:
+    """Every button of a message: in actions blocks and beside sections."""
+    found = list(call.actions)
+    found += [b["accessory"] for b in call.blocks if b.get("accessory")]
+    return found
+
+
+def with_button(api: SlackApi, channel: str, prefix: str) -> Call:
+    calls = [
+        c for c in api.posted(channel) if any(b["action_id"].startswith(prefix) for b in buttons(c))
+    ]
+    assert calls, f"no message with a {prefix} button"
+    return calls[-1]
+
+
+def button(call: Call, action_id: str) -> dict:
+    (found,) = [b for b in buttons(call) if b["action_id"] == action_id]
+    return found
+
+
+async def press(user: SlackUser, call: Call, action_id: str) -> int:
+    return await user.act(user.action_payload(call, button(call, action_id)))
+
+
+def shown(calls: list[Call]) -> str:
+    return json.dumps([c.args for c in calls], ensure_ascii=False)
+
+
+async def case_of(redis, prefix: str, user: SlackUser) -> dict[bytes, bytes]:
+    return await redis.hgetall(f"{prefix}:{{slack:{TEAM}:{user.id}}}:case")
+
+
+async def sent_to_lee(alice: SlackUser, api: SlackApi) -> Call:
+    """alice finishes, chooses Lee, sees the preview and presses Send: Lee's one message."""
+    await alice.walk(LEAD_LEADS)
+    offer = with_button(api, alice.dm, "tell:")
+    assert await press(alice, offer, "tell:leads.0") == 200
+    preview = with_button(api, alice.dm, "tell-send")
+    assert api.to(LEAD_DM) == []
+    assert await press(alice, preview, "tell-send") == 200
+    (report,) = api.posted(LEAD_DM)
+    return report
+
+
+async def test_nothing_reaches_the_lead_before_send_then_one_message_in_their_dm(
+    alice: SlackUser, api: SlackApi, redis, prefix: str
+) -> None:
+    await alice.walk(LEAD_LEADS)
+    offer = with_button(api, alice.dm, "tell:")
+    labels = [b["text"]["text"] for b in buttons(offer)]
+    assert labels == ["Tell Lee Leader", "Tell Lena Second", "Tell Gwen Governor"]
+    assert "nominated lead, *Lee Leader*" in shown([offer])
+    assert await press(alice, offer, "tell:leads.0") == 200
+    preview = with_button(api, alice.dm, "tell-send")
+    text = shown([preview])
+    assert "exactly what *Lee Leader* will receive" in text
+    assert f"<@{alice.id}> asked me to tell you" in text
+    assert "Direct the staff member to support" in text  # worded for the person handling it
+    assert api.to(LEAD_DM) == [] and not await case_of(redis, prefix, alice)
+
+    assert await press(alice, preview, "tell-send") == 200
+    (report,) = api.posted(LEAD_DM)
+    text = shown([report])
+    assert f"<@{alice.id}> asked me to tell you" in text
+    assert "Direct the staff member to support" in text
+    assert "https://oak.example.org/policies/behaviour" in text  # the school's own link
+    assert "Your checklist" not in text and "you are being" not in text
+    assert "Sent to *Lee Leader*" in api.posted(alice.dm)[-1].text.replace("**", "*") or (
+        "Sent to Lee Leader" in api.posted(alice.dm)[-1].text
+    )
+    case = await case_of(redis, prefix, alice)
+    assert case[b"lead"] == b"slack:T0SCHOOL:U0LEAD" and int(case[b"sent"]) > 0
+    assert case[b"msg"] == f"{LEAD_DM}\n{report.response['ts']}".encode()
+    assert b"Lee" not in b"".join(case.values())  # no names, only ids and times
+    ttl = await redis.ttl(f"{prefix}:{{slack:{TEAM}:{alice.id}}}:case")
+    assert 89 * 86_400 < ttl <= 90 * 86_400
+
+    # A doubled Send, and the preview's Send pressed again later: still one message.
+    assert await press(alice, preview, "tell-send") == 200
+    assert len(api.posted(LEAD_DM)) == 1
+    assert "already told" in api.posted(alice.dm)[-1].text
+
+
+async def test_typed_yes_sends_and_not_now_sends_nothing(alice: SlackUser, api: SlackApi) -> None:
+    await alice.walk(LEAD_LEADS)
+    offer = with_button(api, alice.dm, "tell:")
+    await press(alice, offer, "tell:leads.1")
+    preview = with_button(api, alice.dm, "tell-send")
+    await press(alice, preview, "tell-not-now")
+    assert "Nothing has been sent" in api.posted(alice.dm)[-1].text
+    assert await alice.say("yes") == 200  # the preview was put away: yes answers nothing
+    assert api.to("DU0LEADTWO") == []
+    await press(alice, offer, "tell:leads.1")
+    assert await alice.say("yes") == 200
+    assert len(api.posted("DU0LEADTWO")) == 1
+
+
+async def test_the_governor_is_offered_first_when_the_head_or_lead_is_affected(
+    alice: SlackUser, api: SlackApi
+) -> None:
+    await alice.walk(HEAD_AFFECTED)
+    offer = with_button(api, alice.dm, "tell:")
+    assert buttons(offer)[0]["action_id"] == "tell:governors.0"
+    assert "governor or trustee should manage your case" in shown([offer])
+
+
+async def test_no_offer_for_someone_handling_it_for_a_colleague(
+    alice: SlackUser, api: SlackApi
+) -> None:
+    await alice.walk(HANDLING)
+    assert not any(b["action_id"].startswith("tell:") for c in api.posted() for b in buttons(c))
+
+
+async def test_lee_acknowledges_and_ticks_items_both_sides_see_it_and_times_are_kept(
+    alice: SlackUser, lee: SlackUser, api: SlackApi, redis, prefix: str
+) -> None:
+    report = await sent_to_lee(alice, api)
+    assert await press(lee, report, "case:ack") == 200
+    (update,) = api.updates(LEAD_DM)
+    assert update.args["ts"] == report.response["ts"]
+    assert "Acknowledged" in shown([update]) and not any(
+        b["action_id"] == "case:ack" for b in buttons(update)
+    )
+    assert (
+        "*Lee Leader* has acknowledged your report"
+        in api.posted(alice.dm)[-1].text.replace("**", "*")
+        or "Lee Leader has acknowledged your report" in api.posted(alice.dm)[-1].text
+    )
+    acked = int((await case_of(redis, prefix, alice))[b"ack"])
+
+    # A second click on the old message: nothing changes, Lee is told it is done already.
+    assert await press(lee, report, "case:ack") == 200
+    assert len(api.updates(LEAD_DM)) == 1
+    assert int((await case_of(redis, prefix, alice))[b"ack"]) == acked
+    assert "acknowledged this report already" in api.posted(LEAD_DM)[-1].text
+
+    assert await press(lee, update, "case:done:police") == 200
+    last = api.updates(LEAD_DM)[-1]
+    assert "Done:" in shown([last]) and not any(
+        b["action_id"] == "case:done:police" for b in buttons(last)
+    )
+    assert 'marked "Police involvement" done' in api.posted(alice.dm)[-1].text
+    case = await case_of(redis, prefix, alice)
+    assert int(case[b"d:police"]) >= acked
+    await press(lee, update, "case:done:police")  # stale: the item is done already
+    assert "marked done already" in api.posted(LEAD_DM)[-1].text
+    assert (await case_of(redis, prefix, alice))[b"d:police"] == case[b"d:police"]
+
+    assert await alice.say("status") == 200
+    status = api.posted(alice.dm)[-2].text  # the record, then the question again
+    assert "Told: Lee Leader," in status and "Acknowledged: " in status
+    assert "- Police involvement: done " in status and "- Support: not yet" in status
+
+    assert await press(lee, last, "case:record") == 200
+    assert "Told: Lee Leader," in api.posted(LEAD_DM)[-1].text
+
+
+async def test_someone_else_cannot_press_the_leads_buttons(
+    alice: SlackUser, api: SlackApi, http: TestClient, redis, prefix: str
+) -> None:
+    report = await sent_to_lee(alice, api)
+    mallory = SlackUser(poster(http), api, "mallory")
+    assert await press(mallory, report, "case:ack") == 200
+    assert b"ack" not in await case_of(redis, prefix, alice)
+    assert api.updates(LEAD_DM) == []
+
+
+async def test_walk_me_through_it_starts_the_leads_own_conversation_with_the_answers(
+    alice: SlackUser, lee: SlackUser, api: SlackApi, redis, prefix: str
+) -> None:
+    report = await sent_to_lee(alice, api)
+    assert await press(lee, report, "case:walk") == 200
+    posted = api.posted(LEAD_DM)
+    assert "Type *back* to change an answer" in shown(posted[-3:]).replace("**", "*")
+    assert posted[-2].blocks[0]["type"] == "header"  # the checklist, for the person handling
+    assert "Checklist for handling this case" in posted[-2].text
+    progress = (await redis.get(f"{prefix}:{{slack:{TEAM}:U0LEAD}}")).decode()
+    assert "role=handling" in progress and "types=calls" in progress
+    assert await lee.say("back") == 200  # and it is theirs to change
+    after = (await redis.get(f"{prefix}:{{slack:{TEAM}:U0LEAD}}")).decode()
+    assert after.split("|")[3] == "calls" and "Abusive phone calls" in api.posted(LEAD_DM)[-1].text
+
+
+async def test_delete_my_data_withdraws_the_report_and_clears_the_leads_message(
+    alice: SlackUser, lee: SlackUser, api: SlackApi, redis, prefix: str
+) -> None:
+    report = await sent_to_lee(alice, api)
+    await press(lee, report, "case:ack")
+    assert await alice.say("delete my data") == 200
+    assert not await case_of(redis, prefix, alice)
+    assert await redis.hgetall(f"{prefix}:{{slack:{TEAM}:U0LEAD}}:leads") == {}
+    withdrawn = api.updates(LEAD_DM)[-1]
+    assert withdrawn.args["ts"] == report.response["ts"]
+    assert "has withdrawn this report" in withdrawn.text and not buttons(withdrawn)
+    assert "Direct the staff member" not in shown([withdrawn])
+    assert "report is withdrawn too" in shown(api.posted(alice.dm)[-2:])
+    updates = len(api.updates(LEAD_DM))
+    for action in ("case:ack", "case:done:support", "case:walk", "case:record"):
+        assert await press(lee, report, action) == 200
+        assert "has been withdrawn" in api.posted(LEAD_DM)[-1].text
+    assert len(api.updates(LEAD_DM)) == updates
+
+
+async def test_a_stale_offer_sends_nothing(alice: SlackUser, api: SlackApi) -> None:
+    await alice.walk(LEAD_LEADS)
+    offer = with_button(api, alice.dm, "tell:")
+    await press(alice, offer, "tell:leads.0")
+    preview = with_button(api, alice.dm, "tell-send")
+    assert await alice.say("restart") == 200
+    for call, action in ((offer, "tell:leads.0"), (preview, "tell-send")):
+        assert await press(alice, call, action) == 200
+        assert "belongs to an earlier conversation" in api.posted(alice.dm)[-2].text
+    assert api.to(LEAD_DM) == []
+
+
+async def test_a_lead_slack_cannot_reach_gets_a_clear_answer_and_the_text_to_forward(
+    alice: SlackUser, api: SlackApi, redis, prefix: str
+) -> None:
+    api.unreachable.add("U0LEAD")
+    await alice.walk(LEAD_LEADS)
+    await press(alice, with_button(api, alice.dm, "tell:"), "tell:leads.0")
+    await press(alice, with_button(api, alice.dm, "tell-send"), "tell-send")
+    assert api.posted(LEAD_DM) == []
+    said = shown(api.posted(alice.dm)[-2:])
+    assert "I couldn't send it" in said and "Direct the staff member to support" in said
+    assert not await case_of(redis, prefix, alice)  # so they can try again later
+
+
+async def test_a_school_with_nobody_to_message_offers_the_text_to_forward(
+    api: SlackApi, store: Store
+) -> None:
+    engine = Engine(flow.load(), store, ttl_days=30, cases=Cases(store, 86_400))
+    async with TestClient(TestServer(create_app(settings_for(api), engine))) as http:
+        alice = SlackUser(poster(http), api)
+        await alice.walk(LEAD_LEADS)
+        offer = with_button(api, alice.dm, "tell:")
+        assert [b["action_id"] for b in buttons(offer)] == ["tell:forward"]
+        assert "headteacher or nominated lead should manage your case" in shown([offer])
+        await press(alice, offer, "tell:forward")
+        assert "Direct the staff member to support" in api.posted(alice.dm)[-1].text
+        assert [
+            c for c in api.calls if c.method == "conversations.open" and c.args["users"] != alice.id
+        ] == []
+
+
+async def test_two_workers_racing_acknowledge_against_withdraw_end_withdrawn(
+    api: SlackApi, redis, prefix: str
+) -> None:
+    """Lee's click on one worker and alice's `delete my data` on another, at once: whatever
+    the order, the case is gone and the last thing Lee's message shows is the withdrawal."""
+    apps = [
+        TestClient(
+            TestServer(
+                create_app(
+                    settings_for(api),
+                    telling_engine(Store(redis, ttl_seconds=30 * 86_400, prefix=prefix)),
+                )
+            )
+        )
+        for _ in range(2)
+    ]
+    async with apps[0] as one, apps[1] as two:
+        for n in range(4):
+            alice = SlackUser(poster(one), api, f"racer{n}")
+            lee_on_two = SlackUser(poster(two), api, "0lead")
+            before = len(api.posted(LEAD_DM))
+            await alice.walk(LEAD_LEADS)
+            await press(alice, with_button(api, alice.dm, "tell:"), "tell:leads.0")
+            await press(alice, with_button(api, alice.dm, "tell-send"), "tell-send")
+            report = api.posted(LEAD_DM)[before]
+            await asyncio.gather(press(lee_on_two, report, "case:ack"), alice.say("delete my data"))
+            assert not await case_of(redis, prefix, alice)
+            mine = [u for u in api.updates(LEAD_DM) if u.args["ts"] == report.response["ts"]]
+            assert mine and "has withdrawn this report" in mine[-1].text
+            assert not buttons(mine[-1])
+
+
+async def test_two_mark_done_clicks_on_two_workers_both_count(
+    api: SlackApi, redis, prefix: str
+) -> None:
+    apps = [
+        TestClient(
+            TestServer(
+                create_app(
+                    settings_for(api),
+                    telling_engine(Store(redis, ttl_seconds=30 * 86_400, prefix=prefix)),
+                )
+            )
+        )
+        for _ in range(2)
+    ]
+    async with apps[0] as one, apps[1] as two:
+        alice = SlackUser(poster(one), api)
+        await alice.walk(LEAD_LEADS)
+        await press(alice, with_button(api, alice.dm, "tell:"), "tell:leads.0")
+        await press(alice, with_button(api, alice.dm, "tell-send"), "tell-send")
+        (report,) = api.posted(LEAD_DM)
+        lee_one = SlackUser(poster(one), api, "0lead")
+        lee_two = SlackUser(poster(two), api, "0lead")
+        await asyncio.gather(
+            press(lee_one, report, "case:done:support"), press(lee_two, report, "case:done:police")
+        )
+        case = await case_of(redis, prefix, alice)
+        assert b"d:support" in case and b"d:police" in case and int(case[b"v"]) == 4
+        last = api.updates(LEAD_DM)[-1]
+        done_buttons = {b["action_id"] for b in buttons(last)}
+        assert "case:done:support" not in done_buttons and "case:done:police" not in done_buttons
+        told = [c.text for c in api.posted(alice.dm) if "marked" in c.text]
+        assert len(told) == 2
