@@ -59,7 +59,7 @@ def report(r: Report, mention: str) -> str:
     return "\n\n".join(parts)
 
 
-def offer(o: Offer, mention: str = "you") -> str:
+def offer(o: Offer, mention: str = "[your name]") -> str:
     parts = [strip_bold(o.title), strip_bold(o.text)]
     if o.report is not None:
         parts.append(indent(report(o.report, mention), "  | ", lambda _: True))
@@ -68,7 +68,7 @@ def offer(o: Offer, mention: str = "you") -> str:
     return "\n\n".join(parts)
 
 
-def preview(p: Preview, mention: str = "you") -> str:
+def preview(p: Preview, mention: str = "[your name]") -> str:
     body = indent(report(p.report, mention), "  | ", lambda _: True)
     return "\n\n".join([strip_bold(p.text), body, f"• {p.send}\n• {p.not_now}"])
 
