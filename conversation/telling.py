@@ -174,7 +174,7 @@ class Telling:
         if status == 0:  # a doubled Send: the first one sends
             told = self._name(speaker, case)
             return Turn(
-                Outcome.DUPLICATE, (self._notice("already", name=told, date=when(case.created)),)
+                Outcome.STALE, (self._notice("already", name=told, date=when(case.created)),)
             )
         report = self._report(speaker, case, user, answers, person, case.created, name)
 
@@ -264,7 +264,7 @@ class Telling:
         if not changed.applied:
             at = case.acknowledged if field == "ack" else case.done.get(inp.item, 0)
             name = "already_acknowledged" if field == "ack" else "already_done"
-            return Turn(Outcome.DUPLICATE, (self._notice(name, date=when(at)),))
+            return Turn(Outcome.STALE, (self._notice(name, date=when(at)),))
         told = self._name(speaker, case)
         if field == "ack":
             news = self._notice("acknowledged", name=told, date=when(now))

@@ -19,6 +19,7 @@ from msrest.exceptions import DeserializationError
 
 from conversation.messages import Choose, Input, Say, Start, UserKey
 
+from . import lead
 from .cards import MULTI_INPUT
 from .settings import TeamsSettings
 
@@ -215,6 +216,12 @@ def removed(activity: Activity) -> bool:
 def input_of(activity: Activity) -> Input:
     """A card submit carries our token; anything else is typed text for the engine to read."""
     value = activity.value
+    try:
+        told = lead.submitted(value)
+    except lead.SubmitError as exc:
+        raise Malformed(str(exc)) from None
+    if told is not None:
+        return told
     if isinstance(value, dict) and "token" in value:
         token = value["token"]
         if not isinstance(token, str):

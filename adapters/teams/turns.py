@@ -18,6 +18,7 @@ from conversation.messages import (
     Answered,
     Choose,
     Command,
+    Deliver,
     Do,
     Input,
     Notice,
@@ -29,8 +30,8 @@ from conversation.messages import (
 )
 from conversation.store import StoreUnavailable
 
-from . import request
-from .cards import answered, as_activity, notice
+from . import lead, request
+from .cards import answered, notice
 
 log = logging.getLogger("adapters.teams")
 
@@ -63,7 +64,7 @@ class TeamsBot:
         elif activity.type == ActivityTypes.conversation_update and request.bot_added(activity):
             await self._installed(context)
         elif request.removed(activity) and request.is_personal(activity):
-            await self._forget(activity)
+            await self._forget(context)
         elif activity.type == ActivityTypes.invoke:
             # No card or extension of this bot invokes it, and left unanswered the SDK would
             # answer 501: say it is not a request this bot takes.
@@ -75,10 +76,17 @@ class TeamsBot:
         if request.is_personal(context.activity):
             await self._personal(context, Start())
 
-    async def _forget(self, activity: Activity) -> None:
+    async def _forget(self, context: TurnContext) -> None:
         """Uninstalled from their personal scope: their progress is deleted, as if they had
-        said "delete my data", and nothing is sent (the chat has no bot any more)."""
-        await self._turn(activity, request.user(activity), Do(Command.DELETE))
+        said "delete my data", and nothing is sent to them (the chat has no bot any more);
+        a report they made is withdrawn from the person told."""
+        activity = context.activity
+        user = request.user(activity)
+        result = await self._turn(activity, user, Do(Command.DELETE))
+        if isinstance(result, Turn):
+            courier = lead.Courier(context, user, request.tenant(activity))
+            for delivery in result.deliveries:
+                await courier.deliver(delivery)
 
     async def _personal(self, context: TurnContext, inp: Input) -> None:
         user = request.user(context.activity)
@@ -86,8 +94,23 @@ class TeamsBot:
         if isinstance(result, Turn):
             card = request.submitted_card(context.activity) if isinstance(inp, Choose) else None
             await self._show(context, user, result, card)
+            await self._deliver(context, user, result.deliveries)
         elif result is not None:
             await context.send_activity(notice(result))
+
+    async def _deliver(
+        self, context: TurnContext, user: UserKey, deliveries: tuple[Deliver, ...]
+    ) -> None:
+        """Messages for other people (the person told, or the member of staff told of what
+        they did), each followed by what its outcome leads to, said in this chat."""
+        courier = lead.Courier(context, user, request.tenant(context.activity))
+        for delivery in deliveries:
+            ref = await courier.deliver(delivery)
+            if delivery.then is None:
+                continue
+            after = await delivery.then(ref)
+            await self._show(context, user, after, None)
+            await self._deliver(context, user, after.deliveries)
 
     async def _move_to_private(self, context: TurnContext) -> None:
         activity = context.activity
@@ -125,7 +148,10 @@ class TeamsBot:
         try:
             # Teams re-sends an activity it saw no answer to within 15 seconds, with the
             # same id: the engine applies each delivery once.
-            turn = await self.engine.handle(user, inp, request.delivery(activity))
+            name = activity.from_property.name if activity.from_property else None
+            turn = await self.engine.handle(
+                user, inp, request.delivery(activity), name if isinstance(name, str) else ""
+            )
         except (StoreUnavailable, Busy) as exc:
             log.warning("teams turn unavailable", extra={"error": type(exc).__name__})
             return self.engine.notice("unavailable")
@@ -140,7 +166,7 @@ class TeamsBot:
         if turn.answered:
             card = card or await self._last_card(user, conversation)
         # The answer shown in place and the replies are independent calls: both at once.
-        sending = context.send_activities([as_activity(r) for r in turn.replies])
+        sending = context.send_activities([lead.as_activity(r) for r in turn.replies])
         if card and turn.answered:
             _, sent = await asyncio.gather(self._replace(context, card, turn.answered), sending)
         else:

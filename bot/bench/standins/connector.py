@@ -48,6 +48,9 @@ class Connector(StandIn):
         self.calls: list[Call] = []
         self.refuse_create = False
         self.refuse_update = False
+        self.unreachable: set[str] = set()
+        """Member ids a 1:1 chat cannot be created with (the app is not installed for them)."""
+        self._personal: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._by_conversation: dict[str | None, list[Call]] = defaultdict(list)
 
@@ -74,6 +77,10 @@ class Connector(StandIn):
     def created(self) -> list[Call]:
         return list(self._by_conversation[None])
 
+    def chat_with(self, member: str) -> str | None:
+        """The 1:1 chat created with `member`, if one was."""
+        return self._personal.get(member)
+
     def _record(self, call: Call) -> None:
         if self.record:
             self.calls.append(call)
@@ -84,9 +91,14 @@ class Connector(StandIn):
     async def _create(self, request: web.Request) -> web.Response:
         self.counts["create conversation"] += 1
         body = await request.json()
-        if self.refuse_create:
+        members = [m.get("id") for m in body.get("members") or () if isinstance(m, dict)]
+        if self.refuse_create or self.unreachable.intersection(members):
             return web.json_response({"error": {"code": "Forbidden"}}, status=403)
-        made = f"a:private-{next(self._ids)}"
+        # Like Teams, one 1:1 chat for each person: asked again, the same one.
+        one = members[0] if len(members) == 1 and isinstance(members[0], str) else None
+        made = self._personal.get(one or "") or f"a:private-{next(self._ids)}"
+        if one:
+            self._personal[one] = made
         self._record(Call("POST", None, None, body, made, _auth(request)))
         return web.json_response({"id": made}, status=201)
 

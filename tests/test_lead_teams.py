@@ -1,0 +1,267 @@
+"""Telling the person who leads, over Teams' HTTP: activities in as the Connector sends
+them, the Connector stand-in recording every message, a real Redis holding the case.
+
+The member of staff (alice) finishes the guide in her 1:1 chat, chooses the school's lead
+(Lee), sees exactly what Lee would get and sends it; Lee's 1:1 chat (created for his Entra
+object id) gets one card, which he acknowledges and ticks; `delete my data` withdraws it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.bench.standins.connector import Call, Connector
+from bot.config import Settings
+from conversation.store import Store
+
+from .school_files import LEAD_TEAMS
+from .test_lead_slack import HEAD_AFFECTED, LEAD_LEADS, telling_engine
+from .test_teams import TENANT, UNAUTHENTICATED, TeamsUser, _serve, actions, poster
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[Connector]:
+    async with Connector() as c:
+        yield c
+
+
+@pytest.fixture
+async def http(store: Store) -> AsyncIterator[TestClient]:
+    async with _serve(Settings(teams=UNAUTHENTICATED), telling_engine(store)) as client_:
+        yield client_
+
+
+class Lead(TeamsUser):
+    """Lee, answering in the 1:1 chat the bot created for his object id."""
+
+    def __init__(self, post, connector: Connector) -> None:
+        super().__init__(post, connector, "lee")
+        self.aad = LEAD_TEAMS
+
+    @property
+    def chat(self) -> str:  # type: ignore[override]
+        return self.connector.chat_with(LEAD_TEAMS) or "a:none"
+
+    @chat.setter
+    def chat(self, value: str) -> None:
+        pass
+
+
+@pytest.fixture
+def alice(http: TestClient, connector: Connector) -> TeamsUser:
+    return TeamsUser(poster(http), connector)
+
+
+@pytest.fixture
+def lee(http: TestClient, connector: Connector) -> Lead:
+    return Lead(poster(http), connector)
+
+
+def with_data(connector: Connector, chat: str | None, key: str) -> Call:
+    calls = [
+        c
+        for c in connector.sent_to(chat or "")
+        if c.card and any(key in a["data"] for a in all_actions(c.card))
+    ]
+    assert calls, f"no card with a {key} button"
+    return calls[-1]
+
+
+def all_actions(card: dict) -> list[dict]:
+    """Every Action.Submit in a card, however deep in containers."""
+    found = []
+
+    def walk(items: list) -> None:
+        for block in items:
+            if block.get("type") == "ActionSet":
+                found.extend(block["actions"])
+            walk(block.get("items", []))
+
+    walk(card["body"])
+    return found
+
+
+async def press(user: TeamsUser, call: Call, **want: str) -> int:
+    (action,) = [
+        a for a in all_actions(call.card) if all(a["data"].get(k) == v for k, v in want.items())
+    ]
+    return await user.post(user.activity(value=action["data"], replyToId=call.created, text=""))
+
+
+def words(calls: list[Call]) -> str:
+    return json.dumps([c.body for c in calls], ensure_ascii=False)
+
+
+async def case_of(redis, prefix: str, user: TeamsUser) -> dict[bytes, bytes]:
+    return await redis.hgetall(f"{prefix}:{{teams:{TENANT}:{user.aad}}}:case")
+
+
+async def sent_to_lee(alice: TeamsUser, connector: Connector) -> Call:
+    await alice.walk(LEAD_LEADS)
+    offer = with_data(connector, alice.chat, "tell")
+    assert await press(alice, offer, tell="leads.0") == 201
+    preview = with_data(connector, alice.chat, "send")
+    assert connector.chat_with(LEAD_TEAMS) is None
+    assert await press(alice, preview, send="leads.0") == 201
+    (report,) = connector.sent_to(connector.chat_with(LEAD_TEAMS) or "")
+    return report
+
+
+async def test_nothing_reaches_the_lead_before_send_then_one_card_in_their_chat(
+    alice: TeamsUser, connector: Connector, redis, prefix: str
+) -> None:
+    await alice.walk(LEAD_LEADS)
+    offer = with_data(connector, alice.chat, "tell")
+    assert [a["title"] for a in all_actions(offer.card)] == [
+        "Tell Lee Leader",
+        "Tell Lena Second",
+        "Tell Gwen Governor",
+    ]
+    assert await press(alice, offer, tell="leads.0") == 201
+    preview = with_data(connector, alice.chat, "send")
+    assert "Direct the staff member to support" in words([preview])
+    assert connector.created() == [] and not await case_of(redis, prefix, alice)
+
+    assert await press(alice, preview, send="leads.0") == 201
+    (created,) = connector.created()
+    assert created.body["members"] == [{"id": LEAD_TEAMS}] and not created.body.get("isGroup")
+    (report,) = connector.sent_to(created.created)
+    shown = words([report])
+    assert "<at>Alice</at> asked me to tell you" in shown
+    (entity,) = report.card["msteams"]["entities"]
+    assert entity["mentioned"]["id"] == alice.aad and entity["text"] == "<at>Alice</at>"
+    assert "Direct the staff member to support" in shown and "oak.example.org" in shown
+    assert "Sent to Lee Leader" in connector.sent_to(alice.chat)[-1].text.replace("**", "")
+    case = await case_of(redis, prefix, alice)
+    assert case[b"lead"] == f"teams:{TENANT}:{LEAD_TEAMS}".encode()
+    assert case[b"msg"] == f"{created.created}\n{report.created}".encode()
+
+    assert await press(alice, preview, send="leads.0") == 201  # doubled: still one
+    assert len(connector.sent_to(created.created)) == 1
+    assert "already told" in connector.sent_to(alice.chat)[-1].text
+
+
+async def test_the_governor_is_offered_first_when_the_head_or_lead_is_affected(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    await alice.walk(HEAD_AFFECTED)
+    offer = with_data(connector, alice.chat, "tell")
+    assert all_actions(offer.card)[0]["data"]["tell"] == "governors.0"
+
+
+async def test_lee_acknowledges_and_ticks_both_sides_see_it(
+    alice: TeamsUser, lee: Lead, connector: Connector, redis, prefix: str
+) -> None:
+    report = await sent_to_lee(alice, connector)
+    assert await press(lee, report, act="ack") == 201
+    (update,) = connector.updates(lee.chat)
+    assert update.activity_id == report.created and "Acknowledged" in words([update])
+    assert not [a for a in all_actions(update.card) if a["data"].get("act") == "ack"]
+    told = connector.sent_to(connector.chat_with(alice.aad) or "")
+    assert "Lee Leader has acknowledged your report" in told[-1].text.replace("**", "")
+    assert b"ack" in await case_of(redis, prefix, alice)
+    assert await press(lee, report, act="ack") == 201  # a second click: nothing changes
+    assert len(connector.updates(lee.chat)) == 1
+    assert "acknowledged this report already" in connector.sent_to(lee.chat)[-1].text
+
+    assert await press(lee, update, act="done", item="police") == 201
+    last = connector.updates(lee.chat)[-1]
+    assert "Done:" in words([last])
+    assert not [a for a in all_actions(last.card) if a["data"].get("item") == "police"]
+    assert b"d:police" in await case_of(redis, prefix, alice)
+    assert (
+        'marked "Police involvement" done'
+        in connector.sent_to(connector.chat_with(alice.aad) or "")[-1].text
+    )
+
+    assert await alice.say("status") == 201
+    record = connector.sent_to(alice.chat)[-2].text
+    assert "Told: Lee Leader," in record and "- Police involvement: done " in record
+
+    assert await press(lee, last, act="walk") == 201
+    assert "Checklist for handling this case" in words(connector.sent_to(lee.chat)[-3:])
+
+
+async def test_delete_my_data_withdraws_the_report_from_the_leads_chat(
+    alice: TeamsUser, lee: Lead, connector: Connector, redis, prefix: str
+) -> None:
+    report = await sent_to_lee(alice, connector)
+    assert await alice.say("delete my data") == 201
+    assert not await case_of(redis, prefix, alice)
+    withdrawn = connector.updates(lee.chat)[-1]
+    assert withdrawn.activity_id == report.created
+    assert "has withdrawn this report" in words([withdrawn]) and not all_actions(withdrawn.card)
+    assert "Direct the staff member" not in words([withdrawn])
+    for want in ({"act": "ack"}, {"act": "done", "item": "support"}, {"act": "walk"}):
+        assert await press(lee, report, **want) == 201
+        assert "has been withdrawn" in connector.sent_to(lee.chat)[-1].text
+    assert len(connector.updates(lee.chat)) == 1
+
+
+async def test_a_stale_offer_sends_nothing(alice: TeamsUser, connector: Connector) -> None:
+    await alice.walk(LEAD_LEADS)
+    offer = with_data(connector, alice.chat, "tell")
+    await press(alice, offer, tell="leads.0")
+    preview = with_data(connector, alice.chat, "send")
+    assert await alice.say("restart") == 201
+    assert await press(alice, preview, send="leads.0") == 201
+    assert "belongs to an earlier conversation" in words(connector.sent_to(alice.chat)[-2:])
+    assert connector.created() == []
+
+
+async def test_a_lead_without_the_app_gets_a_clear_answer_and_the_text_to_forward(
+    alice: TeamsUser, connector: Connector, redis, prefix: str
+) -> None:
+    connector.unreachable.add(LEAD_TEAMS)
+    await alice.walk(LEAD_LEADS)
+    await press(alice, with_data(connector, alice.chat, "tell"), tell="leads.0")
+    await press(alice, with_data(connector, alice.chat, "send"), send="leads.0")
+    said = words(connector.sent_to(alice.chat)[-2:])
+    assert "I couldn't send it" in said and "Direct the staff member to support" in said
+    assert not await case_of(redis, prefix, alice)
+
+
+async def test_a_submit_with_a_case_that_is_not_a_string_is_refused(
+    alice: TeamsUser, redis, prefix: str
+) -> None:
+    assert await alice.post(alice.activity(value={"case": ["x"], "act": "ack"}, text="")) == 400
+    assert await alice.post(alice.activity(value={"tell": 1, "token": "t"}, text="")) == 400
+
+
+async def test_two_workers_racing_acknowledge_against_withdraw_end_withdrawn(
+    connector: Connector, redis, prefix: str
+) -> None:
+    def worker() -> TestClient:
+        store = Store(redis, ttl_seconds=30 * 86_400, prefix=prefix)
+        return _serve(Settings(teams=UNAUTHENTICATED), telling_engine(store))
+
+    async with worker() as one, worker() as two:
+        for n in range(4):
+            alice = TeamsUser(poster(one), connector, f"racer{n}")
+            lee = Lead(poster(two), connector)
+            report = await sent_to_lee_again(alice, connector)
+            await asyncio.gather(press(lee, report, act="ack"), alice.say("delete my data"))
+            assert not await case_of(redis, prefix, alice)
+            mine = [u for u in connector.updates(lee.chat) if u.activity_id == report.created]
+            assert mine and "has withdrawn this report" in words([mine[-1]])
+            assert not all_actions(mine[-1].card)
+
+
+async def sent_to_lee_again(alice: TeamsUser, connector: Connector) -> Call:
+    """As `sent_to_lee`, when Lee's chat may hold earlier reports."""
+    chat = connector.chat_with(LEAD_TEAMS)
+    before = len(connector.sent_to(chat)) if chat else 0
+    await alice.walk(LEAD_LEADS)
+    await press(alice, with_data(connector, alice.chat, "tell"), tell="leads.0")
+    await press(alice, with_data(connector, alice.chat, "send"), send="leads.0")
+    return connector.sent_to(connector.chat_with(LEAD_TEAMS) or "")[before]
+
+
+def test_actions_helper_sees_only_top_level_action_sets() -> None:
+    card = {"body": [{"type": "Container", "items": [{"type": "ActionSet", "actions": [1]}]}]}
+    assert actions(card) == [] and all_actions(card) == [1]
