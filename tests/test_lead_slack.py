@@ -226,6 +226,8 @@ async def test_lee_acknowledges_and_ticks_items_both_sides_see_it_and_times_are_
 
     assert await press(lee, last, "case:record") == 200
     assert "Told: Lee Leader," in api.posted(LEAD_DM)[-1].text
+    assert await lee.say("status") == 200  # the person told sees the reports they were sent
+    assert "- Police involvement: done " in api.posted(LEAD_DM)[-1].text
 
 
 async def test_someone_else_cannot_press_the_leads_buttons(
