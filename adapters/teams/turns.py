@@ -15,8 +15,8 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, Conversat
 
 from conversation.engine import Busy, Engine
 from conversation.messages import (
-    Answered,
     Choose,
+    Guidance,
     Input,
     Notice,
     Outcome,
@@ -28,7 +28,7 @@ from conversation.messages import (
 from conversation.store import StoreUnavailable
 
 from . import request
-from .cards import answered, as_activity, notice
+from .cards import activities, answered, closed, guidance_text, notice
 
 log = logging.getLogger("adapters.teams")
 
@@ -75,8 +75,14 @@ class TeamsBot:
         user = request.user(context.activity)
         result = await self._turn(context.activity, user, inp)
         if isinstance(result, Turn):
-            card = request.submitted_card(context.activity) if isinstance(inp, Choose) else None
-            await self._show(context, user, result, card)
+            if result.outcome is Outcome.RESENT and request.wants_text(context.activity):
+                # "Copy as text": the checklist as text, and nothing else; the card with the
+                # final question stays as it was.
+                texts = [guidance_text(r) for r in result.replies if isinstance(r, Guidance)]
+                await context.send_activities(texts)
+                return
+            click = request.clicked(context.activity) if isinstance(inp, Choose) else None
+            await self._show(context, user, result, click)
         elif result is not None:
             await context.send_activity(notice(result))
 
@@ -123,37 +129,69 @@ class TeamsBot:
         return None if turn.outcome is Outcome.DUPLICATE else turn
 
     async def _show(
-        self, context: TurnContext, user: UserKey, turn: Turn, card: str | None
+        self, context: TurnContext, user: UserKey, turn: Turn, click: request.Clicked | None
     ) -> None:
+        """Send the replies, and leave one live question card: the card answered shows the
+        answer, and a card whose question is asked again below is closed."""
         conversation = context.activity.conversation.id
         if not turn.replies:  # an answered turn always has the next question to send
             return
+        asks = any(isinstance(r, Question) for r in turn.replies)
+        newest = await self._last_card(user, conversation) if asks else None
         if turn.answered:
-            card = card or await self._last_card(user, conversation)
-        # The answer shown in place and the replies are independent calls: both at once.
-        sending = context.send_activities([as_activity(r) for r in turn.replies])
-        if card and turn.answered:
-            _, sent = await asyncio.gather(self._replace(context, card, turn.answered), sending)
+            card = _answered_card(click, newest)
+            change = answered(card, turn.answered) if card else None
+        else:
+            change = closed(newest.activity_id) if newest else None
+        rendered = activities(turn.replies)
+        # The card changed in place and the replies are independent calls: both at once.
+        sending = context.send_activities([activity for activity, _ in rendered])
+        if change:
+            _, sent = await asyncio.gather(self._replace(context, change), sending)
         else:
             sent = await sending
         questions = [
-            (reply, f"{conversation}\n{response.id}")
-            for reply, response in zip(turn.replies, sent, strict=True)
+            (reply, f"{conversation}\n{response.id}\n{card_id}")
+            for reply, (_, card_id), response in zip(turn.replies, rendered, sent, strict=True)
             if isinstance(reply, Question) and response and response.id
         ]
         if questions:
             await self.engine.store.remember_message(user, *questions[-1])
 
-    async def _last_card(self, user: UserKey, conversation: str) -> str | None:
-        """The newest question card in this chat, so a typed answer replaces it too."""
-        where, _, activity_id = (await self.engine.store.recall_message(user) or "").partition("\n")
-        return activity_id if where == conversation and activity_id else None
+    async def _last_card(self, user: UserKey, conversation: str) -> request.Clicked | None:
+        """The newest question card in this chat: a typed answer replaces it, and a question
+        asked again closes it."""
+        where, activity_id, card_id = _split(await self.engine.store.recall_message(user))
+        if where != conversation or not activity_id:
+            return None
+        return request.Clicked(activity_id, card_id or None)
 
     @staticmethod
-    async def _replace(context: TurnContext, card: str, reply: Answered) -> None:
-        """Show the answer in place of its card. Only cosmetic, so a refusal (the card was
-        deleted, say) must not stop the next question from being sent."""
+    async def _replace(context: TurnContext, change: Activity) -> None:
+        """Change a card in place. Only cosmetic, so a refusal (the card was deleted, say)
+        must not stop the next question from being sent."""
         try:
-            await context.update_activity(answered(card, reply))
+            await context.update_activity(change)
         except Exception as exc:  # msrest raises errors of several kinds
             log.warning("teams card update failed", extra={"error": type(exc).__name__})
+
+
+def _answered_card(click: request.Clicked | None, newest: request.Clicked | None) -> str | None:
+    """The card to show the answer in. A typed answer answers the newest card. A click names
+    its card by replyToId, or else by the card id in its submit data: when that is not the
+    newest card's, which card it was is unknown, and every card is left as it is rather
+    than the wrong one replaced."""
+    if click is None:
+        return newest.activity_id if newest else None
+    if click.activity_id:
+        return click.activity_id
+    if newest and click.card_id and click.card_id == newest.card_id:
+        return newest.activity_id
+    return None
+
+
+def _split(ref: str | None) -> tuple[str, str, str]:
+    """A stored card reference: conversation, activity id and card id (older references,
+    stored before cards had ids, have none)."""
+    where, activity_id, card_id = [*(ref or "").split("\n", 2), "", "", ""][:3]
+    return where, activity_id, card_id
