@@ -1,4 +1,4 @@
-"""`python -m bot chat | diagram | serve | teams-package`: every way to run the bot."""
+"""`python -m bot chat | diagram | preview | serve | teams-package`: every way to run the bot."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default="local", help="whose progress to use (default: local)")
     commands.add_parser("diagram", help="print the state machine as Mermaid")
+    preview = commands.add_parser("preview", help="write every message as an HTML page")
+    preview.add_argument("--out", default="preview.html", help="where to write the page")
     serve = commands.add_parser("serve", help="serve Slack and Teams over HTTP")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=_port(os.environ.get("PORT")))
@@ -35,6 +37,19 @@ def main(argv: list[str] | None = None) -> int:
         from conversation import flow, machine
 
         print(machine.mermaid(flow.load()))
+        return 0
+    if args.command == "preview":
+        from pathlib import Path
+
+        from conversation import flow
+
+        from .preview import write
+
+        try:
+            print(write(flow.load(), Path(args.out)))
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "bench":
         from pathlib import Path
