@@ -24,6 +24,7 @@ from botbuilder.schema import Activity
 
 from adapters import teams
 from adapters.teams import TeamsSettings
+from adapters.teams import cards as teams_cards
 from adapters.teams import request as teams_request
 from bot.__main__ import main as cli
 from bot.config import Settings
@@ -110,7 +111,7 @@ class TeamsUser:
     async def copy_as_text(self) -> Call:
         """Press the checklist's "Copy as text": what arrives is the one text message."""
         (button,) = actions(self.checklist().card)
-        assert button["title"] == teams.cards.COPY_AS_TEXT
+        assert button["title"] == teams_cards.COPY_AS_TEXT
         before = len(self.connector.calls)
         assert await self.post(self.activity(value=button["data"], text="")) == 201
         (text,) = self.connector.calls[before:]
@@ -143,7 +144,7 @@ def actions(card: dict) -> list[dict]:
 
 
 def is_checklist(call: Call) -> bool:
-    return bool(call.card) and any(a["data"].get(teams.cards.AS_TEXT) for a in actions(call.card))
+    return bool(call.card) and any(a["data"].get(teams_cards.AS_TEXT) for a in actions(call.card))
 
 
 def is_question(call: Call) -> bool:
@@ -308,6 +309,18 @@ async def test_a_greeting_after_the_install_welcome_leaves_one_live_card(
         assert await alice.say(text) == 201
         assert live_cards(connector, alice.chat) == [alice.question()]
     check_cards(connector)
+
+
+async def test_back_and_restart_close_the_card_they_leave(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    await alice.install()
+    await alice.answer("start")
+    await alice.answer("handling")
+    for text in ("back", "restart", "1"):
+        assert await alice.say(text) == 201
+        assert live_cards(connector, alice.chat) == [alice.question()], text
+    assert step_of(alice.question()) == "role"
 
 
 async def test_a_click_without_reply_to_id_replaces_the_card_it_came_from(
@@ -515,7 +528,7 @@ async def test_a_click_on_an_old_card_changes_nothing_and_shows_the_current_ques
     # The support question asked again: its older card is closed, the new one is the live one.
     (close,) = [c for c in connector.calls[calls:] if c.method == "PUT"]
     assert close.activity_id == support.created and close.activity_id != welcome.created
-    assert not actions(close.card) and close.body["summary"] == teams.cards.CLOSED
+    assert not actions(close.card) and close.body["summary"] == teams_cards.CLOSED
     assert live_cards(connector, alice.chat) == [current]
 
 
@@ -530,7 +543,7 @@ async def test_a_double_click_counts_once(
     assert await alice.answer("handling", card=role) == 201
     assert await redis.get(store.key(alice.key)) == state
     assert [u.activity_id for u in connector.updates(alice.chat)].count(role.created) == 1
-    assert connector.calls[-2].text == NOTICES["stale"]
+    assert connector.sent_to(alice.chat)[-2].text == NOTICES["stale"]
     assert [step_of(c) for c in connector.sent_to(alice.chat) if c.card and actions(c.card)] == [
         "welcome",
         "role",
@@ -620,7 +633,7 @@ async def test_choose_all_that_apply_on_the_sdk_test_adapter(engine: Engine) -> 
     assert again.attachments[0].content["body"][0]["text"] == "Relevant policy"
     # Nothing was answered: the question asked again closes its older card.
     (close,) = adapter.updated_activities[replaced:]
-    assert close.summary == teams.cards.CLOSED and not actions(close.attachments[0].content)
+    assert close.summary == teams_cards.CLOSED and not actions(close.attachments[0].content)
     replaced += 1
 
     await adapter.receive_activity(ticked("pupil,parent"))

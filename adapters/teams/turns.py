@@ -13,6 +13,7 @@ import logging
 from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters
 
+from adapters import live
 from conversation.engine import Busy, Engine
 from conversation.messages import (
     Choose,
@@ -132,17 +133,11 @@ class TeamsBot:
         self, context: TurnContext, user: UserKey, turn: Turn, click: request.Clicked | None
     ) -> None:
         """Send the replies, and leave one live question card: the card answered shows the
-        answer, and a card whose question is asked again below is closed."""
+        answer, and a card whose question is asked again below is closed (`adapters.live`)."""
         conversation = context.activity.conversation.id
         if not turn.replies:  # an answered turn always has the next question to send
             return
-        asks = any(isinstance(r, Question) for r in turn.replies)
-        newest = await self._last_card(user, conversation) if asks else None
-        if turn.answered:
-            card = _answered_card(click, newest)
-            change = answered(card, turn.answered) if card else None
-        else:
-            change = closed(newest.activity_id) if newest else None
+        change = await self._change(user, conversation, turn, click)
         rendered = activities(turn.replies)
         # The card changed in place and the replies are independent calls: both at once.
         sending = context.send_activities([activity for activity, _ in rendered])
@@ -151,20 +146,36 @@ class TeamsBot:
         else:
             sent = await sending
         questions = [
-            (reply, f"{conversation}\n{response.id}\n{card_id}")
+            (reply, live.place(f"{conversation}\n{response.id}\n{card_id}", reply))
             for reply, (_, card_id), response in zip(turn.replies, rendered, sent, strict=True)
             if isinstance(reply, Question) and response and response.id
         ]
         if questions:
             await self.engine.store.remember_message(user, *questions[-1])
 
-    async def _last_card(self, user: UserKey, conversation: str) -> request.Clicked | None:
-        """The newest question card in this chat: a typed answer replaces it, and a question
-        asked again closes it."""
-        where, activity_id, card_id = _split(await self.engine.store.recall_message(user))
-        if where != conversation or not activity_id:
+    async def _change(
+        self, user: UserKey, conversation: str, turn: Turn, click: request.Clicked | None
+    ) -> Activity | None:
+        """The older card to change in place, if any: the answer, or closed."""
+        if turn.answered and click and click.activity_id:
+            return answered(click.activity_id, turn.answered)  # Teams said which card
+        if not any(isinstance(r, Question) for r in turn.replies):
             return None
-        return request.Clicked(activity_id, card_id or None)
+        newest, version = await self._last_card(user, conversation)
+        if turn.answered:
+            card = _answered_card(click, newest)
+            return answered(card, turn.answered) if card else None
+        return closed(newest.activity_id) if newest and live.closes(turn, version) else None
+
+    async def _last_card(
+        self, user: UserKey, conversation: str
+    ) -> tuple[request.Clicked | None, int | None]:
+        """The newest question card in this chat, and its question's version."""
+        ref, version = live.read(await self.engine.store.recall_message(user))
+        where, activity_id, card_id = [*ref.split("\n", 2), "", "", ""][:3]
+        if where != conversation or not activity_id:
+            return None, None
+        return request.Clicked(activity_id, card_id or None), version
 
     @staticmethod
     async def _replace(context: TurnContext, change: Activity) -> None:
@@ -183,15 +194,6 @@ def _answered_card(click: request.Clicked | None, newest: request.Clicked | None
     than the wrong one replaced."""
     if click is None:
         return newest.activity_id if newest else None
-    if click.activity_id:
-        return click.activity_id
     if newest and click.card_id and click.card_id == newest.card_id:
         return newest.activity_id
     return None
-
-
-def _split(ref: str | None) -> tuple[str, str, str]:
-    """A stored card reference: conversation, activity id and card id (older references,
-    stored before cards had ids, have none)."""
-    where, activity_id, card_id = [*(ref or "").split("\n", 2), "", "", ""][:3]
-    return where, activity_id, card_id
