@@ -285,8 +285,8 @@ for (const el of document.querySelectorAll(".card[data-card]")) {{
   card.parse(JSON.parse(el.dataset.card));
   el.appendChild(card.render());
 }}
-// An address naming turns (#affected-support,affected-types) shows only those turns.
-const only = location.hash.slice(1).split(",").filter(Boolean);
+// An address naming turns (#show=affected-support,affected-types) shows only those turns.
+const only = location.hash.startsWith("#show=") ? location.hash.slice(6).split(",") : [];
 if (only.length) {{
   for (const turn of document.querySelectorAll(".turn")) {{
     if (!only.includes(turn.id)) turn.style.display = "none";

@@ -19,7 +19,7 @@ from bot.__main__ import main as cli
 from conversation import flow
 from conversation.messages import Question
 
-from .adaptive_cards import problems
+from .adaptive_cards import library, problems
 
 FLOW = flow.load()
 
@@ -78,6 +78,7 @@ def test_every_slack_message_has_a_plain_text_fallback(every) -> None:
 
 
 def test_the_preview_shows_every_step_for_both_roles_and_every_notice(tmp_path: Path) -> None:
+    library()  # the renderer the page inlines
     out = tmp_path / "preview.html"
     assert cli(["preview", "--out", str(out)]) == 0
     page = out.read_text(encoding="utf-8")
