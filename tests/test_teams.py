@@ -386,6 +386,19 @@ async def test_send_it_again_and_delete_my_answers(
     assert await stored(redis, prefix) == []  # nothing at all is left for this user
 
 
+async def test_copy_as_text_after_starting_again_is_stale_and_sends_no_checklist(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    await alice.walk(SAMPLE_PATHS["for a colleague who is the head"])
+    checklist = alice.checklist()
+    await alice.answer("restart")
+    before = len(connector.sent_to(alice.chat))
+    (button,) = actions(checklist.card)
+    assert await alice.post(alice.activity(value=button["data"], text="")) == 201
+    notice, current = connector.sent_to(alice.chat)[before:]
+    assert notice.text == NOTICES["stale"] and step_of(current) == "welcome"
+
+
 async def test_if_a_card_cannot_be_updated_the_conversation_still_goes_on(
     alice: TeamsUser, connector: Connector
 ) -> None:
@@ -495,6 +508,8 @@ def _malformed(service_url: str) -> dict[str, Any]:
         },
         "a token that is not a string": {**good, "value": {"token": 12, "option": "start"}},
         "an option that is not a string": {**good, "value": {"token": "1-1", "option": ["a"]}},
+        "a card id that is not a string": {**good, "value": {"token": "1-1", "card": 7}},
+        "a copy request that is not a string": {**good, "value": {"token": "1-1", "as": [1]}},
         "a bad timestamp": {**good, "timestamp": "yesterday"},
     }
 
