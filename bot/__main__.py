@@ -1,4 +1,4 @@
-"""`python -m bot chat | diagram | preview | serve | teams-package`: every way to run the bot."""
+"""`python -m bot COMMAND`: every way to run the bot; `--help` lists the commands."""
 
 from __future__ import annotations
 
@@ -13,13 +13,20 @@ from .config import ConfigError, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="The staff harassment guide bot: every way to run it, and its benchmark.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, title="commands")
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default="local", help="whose progress to use (default: local)")
+    chat.add_argument("--school", help="talk as staff of this school id (see SCHOOL_CONFIG)")
     commands.add_parser("diagram", help="print the state machine as Mermaid")
     preview = commands.add_parser("preview", help="write every message as an HTML page")
     preview.add_argument("--out", default="preview.html", help="where to write the page")
+    preview.add_argument(
+        "--school", metavar="FILE", help="with this school file's details (its first school)"
+    )
     serve = commands.add_parser("serve", help="serve Slack and Teams over HTTP")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=_port(os.environ.get("PORT")))
@@ -31,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     package = commands.add_parser("teams-package", help="write the Teams app package (zip)")
     package.add_argument("--app-id", required=True, help="the Azure Bot's Microsoft App ID")
     package.add_argument("--out", default="teams-app.zip", help="where to write the zip")
+    check = commands.add_parser("check-config", help="check SCHOOL_CONFIG; show what it changes")
+    check.add_argument("--school", help="only this Slack team or Teams tenant id's school")
     args = parser.parse_args(argv)
 
     if args.command == "diagram":
@@ -41,13 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "preview":
         from pathlib import Path
 
-        from conversation import flow
+        from conversation import flow, school
+        from conversation.school_flow import apply as school_view
 
         from .preview import write
 
+        seen = flow.load()
         try:
-            print(write(flow.load(), Path(args.out)))
-        except FileNotFoundError as exc:
+            if args.school:
+                seen = school_view(seen, school.load(Path(args.school)).all()[0])
+            print(write(seen, Path(args.out)))
+        except (FileNotFoundError, school.SchoolError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0
@@ -68,9 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         settings = Settings.from_env()
+        if args.command == "check-config":
+            return _check_config(settings, args.school)
         if args.command == "chat":
             logging.basicConfig(level=logging.WARNING)
-            return asyncio.run(_chat(settings, args.user))
+            workspace = _school_id(settings, args.school)
+            return asyncio.run(_chat(settings, args.user, workspace))
         if args.command == "serve":
             logs.configure(logging.INFO)
             if args.workers > 1:
@@ -90,12 +106,34 @@ def _port(raw: str | None) -> int:
     return int(raw) if raw and raw.isdigit() else 3000
 
 
-async def _chat(settings: Settings, user: str) -> int:
+async def _chat(settings: Settings, user: str, workspace: str = "local") -> int:
     from . import console
     from .runtime import running_engine
 
     async with running_engine(settings) as engine:
-        return await console.chat(engine, user, sys.stdin, sys.stdout)
+        return await console.chat(engine, user, sys.stdin, sys.stdout, workspace)
+
+
+def _school_id(settings: Settings, school: str | None) -> str:
+    """`chat --school ID` talks as a user of that workspace or tenant: it must be in the file."""
+    if school is None:
+        return "local"
+    if school not in settings.schools.by_id and school.lower() not in settings.schools.by_id:
+        where = settings.schools.source or "SCHOOL_CONFIG (not set)"
+        raise ConfigError(f"--school {school}: {where} has no [schools.{school}] table")
+    return school
+
+
+def _check_config(settings: Settings, school: str | None) -> int:
+    if not settings.schools:
+        raise ConfigError(
+            "SCHOOL_CONFIG is not set: nothing to check (copy school.example.toml, "
+            "fill it in, and set SCHOOL_CONFIG to its path)"
+        )
+    from .check_config import report
+
+    report(settings.schools, school, sys.stdout)
+    return 0
 
 
 if __name__ == "__main__":

@@ -13,9 +13,12 @@ from conversation.store import StoreUnavailable
 _LEAVE = {Outcome.STOPPED}
 
 
-async def chat(engine: Engine, user_id: str, stdin: TextIO, stdout: TextIO) -> int:
-    """Talk until the user says stop or input ends; 0 on a normal end, 1 if Redis failed."""
-    user = UserKey("terminal", "local", user_id)
+async def chat(
+    engine: Engine, user_id: str, stdin: TextIO, stdout: TextIO, workspace: str = "local"
+) -> int:
+    """Talk until the user says stop or input ends; 0 on a normal end, 1 if Redis failed.
+    `workspace` stands in for a Slack team or Teams tenant id: it picks the school."""
+    user = UserKey("terminal", workspace, user_id)
     interactive = stdin.isatty()
     try:
         turn = await engine.handle(user, Start())

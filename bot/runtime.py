@@ -18,7 +18,13 @@ from .redis_connection import connect
 async def running_engine(settings: Settings) -> AsyncIterator[Engine]:
     async with connect(settings) as redis:
         store = Store(redis, ttl_seconds=settings.ttl_seconds)
-        yield Engine(flow.load(), store, settings.ttl_days, log_salt=settings.log_salt)
+        yield Engine(
+            flow.load(),
+            store,
+            settings.ttl_days,
+            log_salt=settings.log_salt,
+            schools=settings.schools,
+        )
 
 
 async def serve_forever(settings: Settings, host: str, port: int, reuse_port: bool = False) -> None:

@@ -35,6 +35,8 @@ from .messages import (
     UserKey,
 )
 from .progress import Progress
+from .school import NO_SCHOOLS, School, Schools
+from .school_flow import apply as school_view
 from .store import DELETED, UNCHANGED, Change, Duplicate, Store
 from .typed import command as typed_command
 from .typed import options as typed_options
@@ -58,8 +60,13 @@ class Engine:
         ttl_days: int,
         clock: Callable[[], float] = time.time,
         log_salt: bytes | None = None,
+        schools: Schools = NO_SCHOOLS,
+        school: School | None = None,
     ) -> None:
         self.flow = flow
+        self.schools = schools
+        self.school = school
+        """The school whose details this engine's flow carries (None: the generic wording)."""
         self.store = store
         self.ttl_days = ttl_days
         self.clock = clock
@@ -69,10 +76,22 @@ class Engine:
         self._known = {(s.id, o.id) for s in flow.steps for o in s.options}
         # Being at a branch step reveals an answer, so logs name only steps all users see.
         self._loggable = {s.id for s in flow.steps if s.ask_if is None}
+        # One engine per school, each with that school's view of the same flowchart.
+        self._by_school = {
+            s.id: Engine(school_view(flow, s), store, ttl_days, clock, self._salt, school=s)
+            for s in schools.all()
+        }
+
+    def for_user(self, user: UserKey) -> Engine:
+        """The engine for the user's school, picked by their Slack team or Teams tenant."""
+        school = self.schools.for_workspace(user.workspace)
+        return self._by_school[school.id] if school else self
 
     async def handle(self, user: UserKey, inp: Input, delivery: str | None = None) -> Turn:
         """One turn. `delivery` names the platform's delivery of this input (an event or
         activity id): a retry of one already applied changes nothing and answers nothing."""
+        if (engine := self.for_user(user)) is not self:
+            return await engine.handle(user, inp, delivery)
         started = time.perf_counter()
         progress = await self.store.load(user)
         for _ in range(MAX_ATTEMPTS):

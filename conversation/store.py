@@ -50,6 +50,9 @@ if ARGV[2] == 's' then
 elseif cur then
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
+-- The question pointer lives as long as the progress: a turn that posts no question (stop)
+-- is a use too.
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 if delivery ~= '' then
   redis.call('ZADD', KEYS[3], now, delivery)
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)

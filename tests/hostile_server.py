@@ -25,6 +25,8 @@ from aiohttp.test_utils import TestServer
 from adapters import slack
 from adapters.slack import SlackSettings
 from adapters.teams import TeamsSettings
+from bot.bench.standins.connector import Connector
+from bot.bench.standins.slack_api import TOKEN, SlackApi
 from bot.config import Settings
 from bot.redis_connection import client
 from bot.web import create_app
@@ -32,8 +34,6 @@ from conversation import flow
 from conversation.engine import Engine
 from conversation.store import Store
 
-from .slack_standin import TOKEN, SlackApi
-from .teams_standin import Connector
 from .test_slack import SECRET
 from .test_teams import APP_ID
 

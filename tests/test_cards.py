@@ -8,6 +8,7 @@ which checks Block Kit's limits as each block becomes JSON. The cards are every 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,12 +17,16 @@ import pytest
 from adapters.teams import cards as teams
 from bot import preview, samples
 from bot.__main__ import main as cli
-from conversation import flow
+from conversation import flow, school
 from conversation.messages import Question
+from conversation.school_flow import apply as school_view
 
 from .adaptive_cards import library, problems
 
 FLOW = flow.load()
+
+
+EXAMPLE_SCHOOL = Path(__file__).resolve().parents[1] / "school.example.toml"
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +35,26 @@ def every() -> samples.Every:
 
 
 @pytest.fixture(scope="module")
-def every_card(every: samples.Every) -> list[tuple[str, dict]]:
-    return list(preview.teams_cards(every))
+def school_every() -> samples.Every:
+    """The same, with the example school's details (EAP, union, policies, leads)."""
+    (example,) = school.load(EXAMPLE_SCHOOL).all()
+    return samples.every(school_view(FLOW, example))
+
+
+@pytest.fixture(scope="module")
+def every_card(every: samples.Every, school_every: samples.Every) -> list[tuple[str, dict]]:
+    generic = list(preview.teams_cards(every))
+    with_school = [(f"school: {n}", c) for n, c in preview.teams_cards(school_every)]
+    assert {json.dumps(c) for _, c in with_school} != {json.dumps(c) for _, c in generic}
+    return generic + with_school
 
 
 def test_every_card_the_bot_can_send_passes_microsofts_own_validator(every_card) -> None:
-    kinds = {name.split()[0] for name, _ in every_card}
+    kinds = {name.removeprefix("school: ").split()[0] for name, _ in every_card}
     assert kinds == {"question", "checklist", "answered", "closed"}
     steps = {name.split()[1] for name, _ in every_card if name.startswith("question")}
     assert steps == {s.id for s in FLOW.steps}
-    assert len(every_card) > 3_000  # a checklist for each path
+    assert len(every_card) > 2 * 3_960  # a checklist for each path, with and without a school
     assert problems(every_card) == {}
 
 
@@ -64,14 +79,15 @@ def test_every_question_has_a_plain_text_summary_and_every_button_a_card_id(ever
         assert data and all(d == {"token": q.token, "card": "c0ffee", **d} for d in data)
 
 
-def test_every_slack_message_has_a_plain_text_fallback(every) -> None:
-    messages = list(preview.slack_messages(every))
+def test_every_slack_message_has_a_plain_text_fallback(every, school_every) -> None:
+    messages = list(preview.slack_messages(every)) + list(preview.slack_messages(school_every))
     assert {name.split()[0] for name, *_ in messages} == {
         "question",
         "checklist",
         "answered",
         "notice",
     }
+    assert len(messages) > 2 * 3_960
     for name, text, blocks in messages:
         assert text.strip() and "**" not in text, name
         assert blocks and all(b["type"] for b in blocks), name
@@ -92,6 +108,18 @@ def test_the_preview_shows_every_step_for_both_roles_and_every_notice(tmp_path: 
     assert all(f"id='notice-{name}'" in page for name in FLOW.notices)
     assert page.count("class='card'") > 2 * len(FLOW.steps)
     assert "Copy as text" in page and "Your checklist" in page
+
+
+def test_the_preview_with_a_school_shows_its_details(tmp_path: Path, capsys) -> None:
+    library()
+    out = tmp_path / "school.html"
+    assert cli(["preview", "--school", str(EXAMPLE_SCHOOL), "--out", str(out)]) == 0
+    (example,) = school.load(EXAMPLE_SCHOOL).all()
+    assert example.eap and example.eap.name in out.read_text(encoding="utf-8")
+    assert cli(["preview", "--out", str(tmp_path / "generic.html")]) == 0
+    assert example.eap.name not in (tmp_path / "generic.html").read_text(encoding="utf-8")
+    assert cli(["preview", "--school", str(tmp_path / "none.toml"), "--out", str(out)]) == 2
+    assert "cannot read" in capsys.readouterr().err
 
 
 def test_the_preview_says_how_to_get_the_renderer(monkeypatch, tmp_path: Path, capsys) -> None:

@@ -88,3 +88,11 @@ def test_the_diagram_is_drawn_from_the_machine_and_the_readme_shows_it() -> None
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```mermaid\n(.*?)```", readme, re.S)
     assert block and block.group(1).strip() == done.stdout.strip(), "run: python -m bot diagram"
+
+
+def test_help_lists_every_command_in_plain_text() -> None:
+    done = run("--help")
+    assert done.returncode == 0, done.stderr
+    for command in ("chat", "diagram", "serve", "bench", "teams-package"):
+        assert re.search(rf"^    {command} +\S", done.stdout, re.M), command
+    assert "`" not in done.stdout

@@ -30,12 +30,12 @@ import pytest
 
 from adapters.slack import blocks as slack_blocks
 from adapters.teams import cards as teams_cards
+from bot.bench.standins.connector import Connector
+from bot.bench.standins.slack_api import TOKEN, SlackApi
 from bot.local_redis import free_port
 from conversation.progress import Progress
 
 from .helpers import ALL_PATHS, FLOW, wait_until_up
-from .slack_standin import TOKEN, SlackApi
-from .teams_standin import Connector
 from .test_slack import SECRET, TEAM, SlackUser, guidance_of, signed, step_of
 from .test_teams import TENANT, TeamsUser, is_checklist, is_question
 from .test_teams import step_of as card_step

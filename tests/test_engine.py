@@ -17,9 +17,10 @@ from conversation.messages import (
     Start,
     UserKey,
 )
+from conversation.progress import Progress
 from conversation.store import Store
 
-from .helpers import click, question, typed
+from .helpers import click, path_where, question, typed
 
 ME = UserKey("test", "school", "me")
 
@@ -177,6 +178,41 @@ async def test_progress_from_an_older_flow_starts_again(engine: Engine, store: S
     turn = await engine.handle(ME, Start())
     assert turn.outcome is Outcome.RESTARTED and question(turn).step == "welcome"
     assert (await raw(store)).startswith(b"5|")
+
+
+def _older_flow_progress() -> dict[str, Progress]:
+    """Stored progress a few steps in, as an older flow wrote it: one answer names an option
+    (or a step) the flow no longer has. Built from a real path, so only that one id is off."""
+    path = path_where(types=("other",))
+    at = [s for s, _ in path].index("types")
+    answered = path[:at]
+
+    def but(step: str, ids: tuple[str, ...], rename: str | None = None) -> Progress:
+        answers = tuple((rename or s, ids) if s == step else (s, chosen) for s, chosen in answered)
+        return Progress("types", answers, version=7, started=1_000, updated=1)
+
+    return {
+        "a perpetrator option gone": but("perpetrator", ("aliens",)),
+        "one of two options gone": but("perpetrator", ("pupil", "governor")),
+        "a role gone": but("role", ("observer",)),
+        "an answer to a step gone": but("criteria", ("yes",), rename="removed_step"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_older_flow_progress()))
+@pytest.mark.parametrize("inp", ["resume", "typed answer", "click"])
+async def test_progress_naming_options_the_flow_no_longer_has_starts_again(
+    engine: Engine, store: Store, name: str, inp: str
+) -> None:
+    """Resumed, it would end in a checklist with no policy (or no role) in it."""
+    old = _older_flow_progress()[name]
+    await store.redis.set(store.key(ME), old.encode())
+    given = {"resume": Start(), "typed answer": Say("4"), "click": Choose(("other",), old.token)}
+    turn = await engine.handle(ME, given[inp])
+    assert turn.outcome is Outcome.RESTARTED and question(turn).step == "welcome"
+    assert not any(isinstance(r, Guidance) for r in turn.replies)
+    assert (await raw(store)).startswith(b"8|")
+    assert Progress.decode((await raw(store)).decode()).answers == ()
 
 
 async def test_a_click_with_no_conversation_does_not_create_one(

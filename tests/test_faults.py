@@ -12,6 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.slack import SlackSettings
+from bot.bench.standins.connector import Connector
+from bot.bench.standins.slack_api import TOKEN, SlackApi
 from bot.config import Settings
 from bot.local_redis import free_port, wait_until_answers
 from bot.redis_connection import client
@@ -22,8 +24,6 @@ from conversation.messages import Outcome, Start, UserKey
 from conversation.store import Store, StoreUnavailable
 
 from .helpers import question, typed
-from .slack_standin import TOKEN, SlackApi
-from .teams_standin import Connector
 from .test_slack import SECRET, SlackUser, step_of
 from .test_slack import poster as slack_poster
 from .test_teams import UNAUTHENTICATED, TeamsUser

@@ -36,6 +36,9 @@ def test_every_resource_the_spec_names_is_linked_with_its_number(rid: str, expec
 
 def test_the_school_specific_supports_are_there_to_configure() -> None:
     assert {"eap", "union"} <= set(FLOW.resources)
+    # and the support step (the flowchart's initial response) points to them
+    linked = {r.id for r in FLOW.step("support").links}
+    assert {"eap", "union", "education_support"} <= linked
 
 
 def _toml(v) -> str:

@@ -22,15 +22,16 @@ from slack_sdk.signature import SignatureVerifier
 from adapters import slack
 from adapters.slack import SlackSettings
 from adapters.slack import blocks as slack_blocks
+from adapters.slack.settings import SCOPES
+from bot.bench.standins.slack_api import TOKEN, Call, SlackApi
 from bot.config import Settings
 from bot.redis_connection import client
 from bot.web import create_app
 from conversation.engine import Engine
 from conversation.messages import UserKey
-from conversation.store import Store
+from conversation.store import DELIVERY_TTL, Store
 
 from .helpers import FLOW, SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
-from .slack_standin import TOKEN, Call, SlackApi
 from .test_paths import check_guidance, expected_steps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,12 +55,21 @@ class SlackUser:
 
     _ids = count(1)
 
-    def __init__(self, post: Post, api: SlackApi, name: str = "alice") -> None:
+    def __init__(
+        self,
+        post: Post,
+        api: SlackApi,
+        name: str = "alice",
+        team: str = TEAM,
+        enterprise: str | None = None,
+    ) -> None:
         self._post = post
         self.api = api
         self.id = f"U{name.upper()}"
         self.dm = "D" + self.id  # what the stand-in's conversations.open answers
-        self.key = UserKey("slack", TEAM, self.id)
+        self.team, self.enterprise = team, enterprise
+        # An Enterprise Grid user is kept under their organisation.
+        self.key = UserKey("slack", enterprise or team, self.id)
 
     # --- sending ------------------------------------------------------------------------
 
@@ -86,13 +96,23 @@ class SlackUser:
         }
         return {
             "token": "unused",
-            "team_id": TEAM,
+            "team_id": self.team,
+            "enterprise_id": self.enterprise,
             "api_app_id": "A0APP",
             "event": message,
             "type": "event_callback",
             "event_id": f"Ev0{self.id}{n:06d}",
             "event_time": 1700000100,
-            "authorizations": [{"team_id": TEAM, "user_id": "U0BOT", "is_bot": True}],
+            "authorizations": [
+                {
+                    "enterprise_id": self.enterprise,
+                    "team_id": self.team,
+                    "user_id": "U0BOT",
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
         }
 
     async def say(self, text: str) -> int:
@@ -101,7 +121,8 @@ class SlackUser:
     def command_form(self, channel: str = CHANNEL) -> dict[str, str]:
         return {
             "token": "unused",
-            "team_id": TEAM,
+            "team_id": self.team,
+            **({"enterprise_id": self.enterprise} if self.enterprise else {}),
             "team_domain": "school",
             "channel_id": channel,
             "channel_name": "general" if channel.startswith("C") else "directmessage",
@@ -127,7 +148,8 @@ class SlackUser:
             state = {block_id: {slack.PICK: {"type": "checkboxes", "selected_options": selected}}}
         return {
             "type": "block_actions",
-            "user": {"id": self.id, "username": "alice", "team_id": TEAM},
+            "user": {"id": self.id, "username": "alice", "team_id": self.team},
+            "enterprise": {"id": self.enterprise, "name": "Trust"} if self.enterprise else None,
             "api_app_id": "A0APP",
             "token": "unused",
             "container": {
@@ -137,7 +159,7 @@ class SlackUser:
                 "is_ephemeral": False,
             },
             "trigger_id": "1.2.3",
-            "team": {"id": TEAM, "domain": "school"},
+            "team": {"id": self.team, "domain": "school"},
             "channel": {"id": message.channel, "name": "directmessage"},
             "message": {"type": "message", "ts": ts, "text": message.text},
             "state": {"values": state},
@@ -569,9 +591,40 @@ def _malformed() -> dict[str, tuple[bytes, str]]:
             form,
         ),
         "a slash command with no user": (b"command=%2Freport-harassment&team_id=T", form),
+        **{
+            f"ticks of {shape!r}": (urlencode({"payload": _submit(shape)}).encode(), form)
+            for shape in ([1], "abc", {}, [None], [{"value": 1}], None)
+        },
+        "a state block that is not an object": (
+            urlencode({"payload": _submit([], block="x")}).encode(),
+            form,
+        ),
+        "an enterprise that is not an id": (
+            json.dumps({**good, "enterprise_id": ["E1"]}).encode(),
+            as_json,
+        ),
+        "an org-wide flag that is not true or false": (
+            json.dumps({**good, "is_enterprise_install": "yes"}).encode(),
+            as_json,
+        ),
         "xml": (b"<event/>", "text/xml"),
         "no content type": (b"{}", ""),
     }
+
+
+def _submit(selected: Any, block: Any = None) -> str:
+    """A Continue under the checkboxes, signed and well formed but for its ticks."""
+    ticks = block if block is not None else {slack.PICK: {"selected_options": selected}}
+    return json.dumps(
+        {
+            "type": "block_actions",
+            "user": {"id": "UX", "team_id": TEAM},
+            "team": {"id": TEAM},
+            "container": {"channel_id": "DUX", "message_ts": "1700000000.000001"},
+            "actions": [{"action_id": slack.SUBMIT, "value": "1.1"}],
+            "state": {"values": {"b0": ticks}},
+        }
+    )
 
 
 @pytest.mark.parametrize("name", list(_malformed()))
@@ -630,6 +683,120 @@ async def test_logs_carry_nothing_the_user_typed_or_chose(
     check_logs_private(records, words, ids=(TEAM, alice.id), turns=len(path))
 
 
+# --- expiry renewed by every turn, and clicks from outside the DM -------------------------------
+
+
+async def _shorten_expiry(redis, prefix: str, seconds: int = 60) -> list[bytes]:
+    keys = await stored(redis, prefix)
+    for key in keys:
+        await redis.expire(key, seconds)
+    return keys
+
+
+async def check_full_expiry(redis, prefix: str, store: Store, delivered: bool) -> None:
+    """Every key of the user is back to its full time to live: progress and question pointer
+    to the conversation's, the recent deliveries (renewed only by a delivery) to theirs."""
+    keys = await stored(redis, prefix)
+    assert sorted(k.rpartition(b"}")[2] for k in keys) == [b"", b":msg", b":seen"], keys
+    for key in keys:
+        seen = key.endswith(b":seen")
+        if seen and not delivered:
+            continue  # only a delivery renews the deliveries remembered
+        full = DELIVERY_TTL if seen else store.ttl
+        assert full - 30 < await redis.ttl(key) <= full, key
+
+
+@pytest.mark.parametrize("turn", ["help", "stop", "resume", "unreadable text"])
+async def test_a_turn_that_changes_nothing_still_renews_every_key_of_the_user(
+    alice: SlackUser, api: SlackApi, redis, prefix: str, store: Store, turn: str
+) -> None:
+    """Keys are deleted after 30 days *without use*: a turn that stores nothing is a use."""
+    for text in ("hi", "start", "1", "continue"):
+        await alice.say(text)
+    await check_all_expire(redis, prefix)
+    before = await redis.get(store.key(alice.key))
+    await _shorten_expiry(redis, prefix)
+    if turn == "resume":
+        assert await alice.command(alice.dm) == 200  # a slash command is no event delivery
+    else:
+        assert await alice.say({"unreadable text": "banana"}.get(turn, turn)) == 200
+    assert await redis.get(store.key(alice.key)) == before  # nothing else changed
+    await check_full_expiry(redis, prefix, store, delivered=turn != "resume")
+
+
+@pytest.mark.parametrize("channel", [CHANNEL, "G0GROUP"])
+async def test_a_click_from_outside_the_dm_is_answered_in_the_dm_and_nothing_goes_there(
+    alice: SlackUser, api: SlackApi, redis, store: Store, channel: str
+) -> None:
+    """However a click arrives from a channel or a group (a forwarded or copied message), the
+    case stays in the DM: the answer is shown there, and nothing is sent to the channel."""
+    await alice.say("hi")
+    await alice.answer("start")
+    role = alice.question()
+    payload = alice.click("handling", message=role)
+    payload["channel"] = {"id": channel, "name": "general"}
+    payload["container"] = {**payload["container"], "channel_id": channel}
+    payload["response_url"] = api.response_url(channel)
+    assert await alice.act(payload) == 200
+    assert "role=handling" in (await redis.get(store.key(alice.key))).decode()
+    assert api.to(channel) == []
+    assert step_of(alice.question()) == "support"
+    assert {c.channel for c in api.calls if c.method != "conversations.open"} == {alice.dm}
+    (update,) = [u for u in api.updates(alice.dm) if u.args["ts"] == role.response["ts"]]
+    assert not update.actions and "handling this for a colleague" in update.text
+
+
+# --- whose progress: the fields the route checked, never Bolt's guesses ----------------------
+
+
+async def test_a_slash_command_s_user_is_its_user_id_and_not_a_stray_user_field(
+    alice: SlackUser, api: SlackApi, redis, store: Store, prefix: str
+) -> None:
+    victim = UserKey("slack", TEAM, "UVICTIM")
+    assert await alice.send_form({**alice.command_form(), "user": victim.user}) == 200
+    assert await redis.get(store.key(alice.key))
+    assert await redis.get(store.key(victim)) is None
+    assert all(b"UVICTIM" not in k for k in await stored(redis, prefix))
+
+
+async def test_an_event_s_user_and_team_are_event_user_and_team_id(
+    alice: SlackUser, api: SlackApi, redis, store: Store, prefix: str
+) -> None:
+    event = alice.event("hi")
+    event["user"] = "UVICTIM"  # top level, where Bolt looks first
+    event["authorizations"][0]["team_id"] = "T0OTHER"  # where Bolt takes the team from
+    assert await alice.send_json(event) == 200
+    assert await redis.get(store.key(alice.key))
+    assert [k for k in await stored(redis, prefix) if b"UVICTIM" in k or b"T0OTHER" in k] == []
+
+
+async def test_a_click_s_user_is_user_id_of_the_payload(
+    alice: SlackUser, api: SlackApi, redis, store: Store, prefix: str
+) -> None:
+    await alice.say("hi")
+    payload = alice.click("start")
+    payload["user_id"] = "UVICTIM"
+    payload["authorizations"] = [{"team_id": "T0OTHER", "user_id": "UVICTIM"}]
+    assert await alice.act(payload) == 200
+    assert step_of(alice.question()) == "role"
+    assert [k for k in await stored(redis, prefix) if b"UVICTIM" in k or b"T0OTHER" in k] == []
+
+
+async def test_a_grid_user_is_kept_once_under_their_organisation(
+    http: TestClient, api: SlackApi, redis, store: Store, prefix: str
+) -> None:
+    """Reached through two workspaces of one Enterprise Grid organisation, one conversation."""
+    first = SlackUser(poster(http), api, "grace", team="T0ONE", enterprise="E0TRUST")
+    again = SlackUser(poster(http), api, "grace", team="T0TWO", enterprise="E0TRUST")
+    await first.say("hi")
+    await first.answer("start")
+    await again.say("hi")
+    assert step_of(again.question()) == "role"  # carried on, not started again
+    assert first.key == again.key == UserKey("slack", "E0TRUST", "UGRACE")
+    await again.say("delete my data")
+    assert await stored(redis, prefix) == []
+
+
 # --- the manifest -----------------------------------------------------------------------------
 
 
@@ -648,8 +815,18 @@ def test_the_manifest_creates_the_app_in_one_step() -> None:
         "im:history",
         "im:write",
     ]
+    # What an install from /slack/install asks for is what the manifest grants.
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(SCOPES)
+    (redirect,) = manifest["oauth_config"]["redirect_urls"]
+    assert redirect == "https://YOUR-HOST/slack/oauth_redirect"
     settings = manifest["settings"]
-    assert settings["event_subscriptions"]["bot_events"] == ["message.im"]
+    # Removing the app (or its token) deletes that workspace's data.
+    assert sorted(settings["event_subscriptions"]["bot_events"]) == [
+        "app_uninstalled",
+        "message.im",
+        "tokens_revoked",
+    ]
+    assert settings["org_deploy_enabled"] and not settings["token_rotation_enabled"]
     assert settings["event_subscriptions"]["request_url"].endswith("/slack/events")
     assert settings["interactivity"]["is_enabled"]
     assert settings["interactivity"]["request_url"].endswith("/slack/events")

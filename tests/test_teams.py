@@ -27,6 +27,7 @@ from adapters.teams import TeamsSettings
 from adapters.teams import cards as teams_cards
 from adapters.teams import request as teams_request
 from bot.__main__ import main as cli
+from bot.bench.standins.connector import Call, Connector
 from bot.config import Settings
 from bot.redis_connection import client
 from bot.teams_package import write_package
@@ -34,10 +35,9 @@ from bot.web import create_app
 from conversation import flow
 from conversation.engine import Engine
 from conversation.messages import UserKey
-from conversation.store import Store
+from conversation.store import DELIVERY_TTL, Store
 
 from .helpers import SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
-from .teams_standin import Call, Connector
 from .test_paths import check_guidance, expected_steps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -511,6 +511,9 @@ def _malformed(service_url: str) -> dict[str, Any]:
         "a card id that is not a string": {**good, "value": {"token": "1-1", "card": 7}},
         "a copy request that is not a string": {**good, "value": {"token": "1-1", "as": [1]}},
         "a bad timestamp": {**good, "timestamp": "yesterday"},
+        "a text that is a list": {**good, "text": ["hi"]},
+        "a text that is a number": {**good, "text": 1},  # would read as the first option
+        "a text that is an object": {**good, "text": {"text": "hi"}},
     }
 
 
@@ -520,6 +523,24 @@ async def test_malformed_activities_are_refused_with_400(
 ) -> None:
     body = _malformed(connector.url)[name]
     assert await poster(http)(body) == 400
+    assert connector.calls == [] and await stored(redis, prefix) == []
+
+
+@pytest.mark.parametrize("token", [None, "Bearer forged.jwt.token"])
+@pytest.mark.parametrize("name", list(_malformed("http://127.0.0.1:9/")))
+async def test_a_malformed_activity_without_a_valid_token_is_refused_with_401(
+    engine: Engine, connector: Connector, redis, prefix: str, name: str, token: str | None
+) -> None:
+    """Whoever cannot sign learns nothing about the body: not even that it is malformed."""
+    settings = TeamsSettings(APP_ID, "secret", "MultiTenant", "", allow_unauthenticated=False)
+    body = _malformed(connector.url)[name]
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = token
+    async with _serve(Settings(teams=settings), engine) as http:
+        response = await http.post("/api/messages", data=data, headers=headers)
+        assert response.status == 401, await response.text()
     assert connector.calls == [] and await stored(redis, prefix) == []
 
 
@@ -586,6 +607,31 @@ async def test_a_redelivered_activity_is_dropped(
     # Teams re-sends after 15 s without an answer; the same id must change nothing.
     assert await alice.post(activity) == 201
     assert await redis.get(store.key(alice.key)) == state and connector.calls == calls
+
+
+# --- expiry renewed by every turn -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["help", "stop", teams.COMMAND, "banana"])
+async def test_a_turn_that_changes_nothing_still_renews_every_key_of_the_user(
+    alice: TeamsUser, redis, prefix: str, store: Store, text: str
+) -> None:
+    """Keys are deleted after 30 days *without use*: help, stop, a resume (the bot command)
+    and unreadable text store nothing, and each is a use."""
+    await alice.install()
+    await alice.answer("start")
+    await alice.say("1")
+    await check_all_expire(redis, prefix)
+    before = await redis.get(store.key(alice.key))
+    for key in await stored(redis, prefix):
+        await redis.expire(key, 60)
+    assert await alice.say(text) == 201
+    assert await redis.get(store.key(alice.key)) == before  # nothing else changed
+    keys = await stored(redis, prefix)
+    assert sorted(k.rpartition(b"}")[2] for k in keys) == [b"", b":msg", b":seen"], keys
+    for key in keys:
+        full = DELIVERY_TTL if key.endswith(b":seen") else store.ttl
+        assert full - 30 < await redis.ttl(key) <= full, key
 
 
 # --- failures and privacy -------------------------------------------------------------------------

@@ -8,10 +8,14 @@ One module per job, so that each change has one place to go:
 | `request` | reading and checking a request: signature, then the body's shape |
 | `blocks` | rendering: neutral replies as Block Kit, and the action ids they carry |
 | `turns` | a turn: the engine called, replies posted to the DM through the Web API |
-| `app` | wiring: `attach` adds the route and the Bolt app with its listeners |
+| `install` | many workspaces: Bolt's OAuth flow, its two pages and its `authorize` |
+| `installations`, `states` | slack_sdk's installation and OAuth-state stores, on Redis |
+| `cipher` | the Fernet keys sealing the stored tokens |
+| `uninstall` | a workspace removing the app: its installation and its users' keys deleted |
+| `app` | wiring: `attach` adds the routes and the Bolt app with its listeners |
 
-Imports run one way: `app` -> `turns` -> `request` -> `blocks`, and all of them down to
-`conversation`; nothing here imports `bot`.
+Imports run one way: `app` -> `install`, `uninstall`, `turns` -> `request` -> `blocks`, and
+all of them down to `conversation`; nothing here imports `bot`.
 
 The names below are imported when first used, so that `bot.config` can build the
 settings without loading the platform's SDK (the terminal chat never needs it).

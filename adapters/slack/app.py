@@ -1,8 +1,9 @@
 """Wiring Slack into the web app: the route, the Bolt app and its listeners, shutdown.
 
-Every request arrives at `POST /slack/events`; `request` checks it, Bolt dispatches it to a
-listener here, the listener acks within Slack's 3 seconds and hands the turn to `turns` in
-a task of its own.
+Every request arrives at `POST /slack/events`; `request` checks it, Bolt authorizes it
+(one workspace's `SLACK_BOT_TOKEN`, or the installation of the workspace it came from, see
+`install`) and dispatches it to a listener here, and the listener acks within Slack's 3
+seconds and hands the turn to `turns` in a task of its own, with that workspace's client.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from conversation.engine import Engine
 from conversation.messages import Choose, Say
 
 from .blocks import ANSWER, SUBMIT
+from .install import Install
 from .request import ticked, to_bolt_request, user
 from .settings import SlackSettings
 from .turns import Turns
+from .uninstall import Uninstall
 
 log = logging.getLogger("adapters.slack")
 # Both libraries log request and response bodies at DEBUG, and those carry what the user
@@ -46,6 +49,8 @@ def attach(app: web.Application, engine: Engine, settings: SlackSettings) -> Non
     bot = SlackBot(engine, settings)
     app[BOT] = bot
     app.router.add_post("/slack/events", bot.receive)
+    if bot.install is not None:
+        bot.install.attach(app)
     app.cleanup_ctx.append(bot.running)
 
 
@@ -55,26 +60,57 @@ class SlackBot:
     def __init__(self, engine: Engine, settings: SlackSettings) -> None:
         self.engine = engine
         self.verifier = SignatureVerifier(settings.signing_secret)
+        self.install = Install(settings, engine.store) if settings.oauth else None
+        if self.install is not None:
+            # Many workspaces: each request runs with its own workspace's installation.
+            auth: dict[str, Any] = {
+                "oauth_flow": self.install.flow,
+                "authorize": self.install.authorize,
+            }
+        else:
+            auth = {"token": settings.bot_token}
         self.bolt = AsyncApp(
-            token=settings.bot_token,
+            signing_secret=settings.signing_secret,
             # The route has verified the signature already, before anything was parsed.
             request_verification_enabled=False,
             # Each listener acks and hands the turn to a task of its own (see `_spawn`), so
             # Slack has its answer at once and the turn is tracked from the moment it exists.
             process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
+            **auth,
         )
-        # Bolt's own client (given one of ours, it warns that the token is unused).
+        # Bolt's own client (given one of ours, it warns that the token is unused); each
+        # request's client is a copy with the request's token, sharing its session.
         self.client: AsyncWebClient = self.bolt.client
         self.client.base_url, self.client.timeout = settings.api_url, 10
-        self.turns = Turns(engine, self.client)
+        self.uninstall = Uninstall(engine.store, self.install and self.install.installations)
         self._in_flight: set[asyncio.Task] = set()
         self._listen()
+
+    async def client_for(
+        self, team_id: str, enterprise_id: str | None = None
+    ) -> AsyncWebClient | None:
+        """A Web API client with the token of the workspace `team_id` (for messages the bot
+        starts itself, outside any request); None where the app is not installed."""
+        token = self.client.token
+        if self.install is not None:
+            found = await self.install.installations.find(enterprise_id, team_id, False)
+            token = found.bot_token if found else None
+        if not token:
+            return None
+        return AsyncWebClient(
+            token=token,
+            base_url=self.client.base_url,
+            timeout=self.client.timeout,
+            session=self.client.session,
+        )
 
     async def running(self, app: web.Application) -> AsyncIterator[None]:
         """One HTTP session for every Web API call; on shutdown, turns in flight finish
         before the session and then Redis close."""
         self.client.session = aiohttp.ClientSession()
+        if self.install is not None:
+            await self.install.running(app)
         yield
         await self.idle()
         await self.client.session.close()
@@ -94,12 +130,16 @@ class SlackBot:
     # --- listeners: ack within Slack's 3 seconds, then the turn in its own task ----------
 
     def _listen(self) -> None:
-        bolt, turns = self.bolt, self.turns
+        bolt, engine = self.bolt, self.engine
+
+        def turns(context: AsyncBoltContext) -> Turns:
+            """Turns with the request's own client: its workspace's token."""
+            return Turns(engine, context.client)
 
         @bolt.command(re.compile(r"^/"))
         async def command(ack, body: dict, context: AsyncBoltContext, respond) -> None:
             await ack()
-            self._spawn(turns.command(user(context), body["channel_id"], respond))
+            self._spawn(turns(context).command(user(context), body["channel_id"], respond))
 
         @bolt.event("message")
         async def message(event: dict, body: dict, context: AsyncBoltContext) -> None:
@@ -108,7 +148,19 @@ class SlackBot:
             # Slack re-sends an event it saw no 200 for within 3 seconds, with the same id:
             # the engine applies each delivery once.
             said, delivery = Say(event.get("text", "")), f"slack:{body['event_id']}"
-            self._spawn(turns.turn(user(context), event["channel"], said, delivery=delivery))
+            turn = turns(context).turn(user(context), event["channel"], said, delivery=delivery)
+            self._spawn(turn)
+
+        @bolt.event("app_uninstalled")
+        async def uninstalled(context: AsyncBoltContext) -> None:
+            self._spawn(self._uninstalled(context))
+
+        @bolt.event("tokens_revoked")
+        async def revoked(event: dict, context: AsyncBoltContext) -> None:
+            # The bot's token revoked is the app removed; a user's tokens (this bot asks for
+            # none) leave the installation as it is.
+            if event.get("tokens", {}).get("bot"):
+                self._spawn(self._uninstalled(context))
 
         @bolt.event(re.compile(".*"))
         async def other_event() -> None:
@@ -118,17 +170,23 @@ class SlackBot:
         async def answer(ack, body: dict, action: dict, context: AsyncBoltContext) -> None:
             await ack()
             option = action["action_id"][len(ANSWER) :]
-            self._spawn(turns.clicked(body, context, Choose((option,), action.get("value", ""))))
+            choice = Choose((option,), action.get("value", ""))
+            self._spawn(turns(context).clicked(body, context, choice))
 
         @bolt.action(SUBMIT)
         async def submit(ack, body: dict, action: dict, context: AsyncBoltContext) -> None:
             await ack()
-            self._spawn(turns.clicked(body, context, Choose(ticked(body), action.get("value", ""))))
+            choice = Choose(ticked(body), action.get("value", ""))
+            self._spawn(turns(context).clicked(body, context, choice))
 
         @bolt.action(re.compile(".*"))
         async def other_action(ack) -> None:
             """A tick in the checkboxes, or a button this bot never drew: nothing to do."""
             await ack()
+
+    async def _uninstalled(self, context: AsyncBoltContext) -> None:
+        team = context.team_id or ""
+        await self.uninstall(context.enterprise_id, team, bool(context.is_enterprise_install))
 
     def _spawn(self, turn: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(self._guarded(turn))

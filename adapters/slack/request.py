@@ -54,9 +54,18 @@ async def to_bolt_request(
     # in places this route does not check, and fails on any other shape there.
     headers = {**request.headers, "Content-Type": "application/json"}
     try:
-        return AsyncBoltRequest(body=json.dumps(body), query=request.query_string, headers=headers)
+        bolt = AsyncBoltRequest(body=json.dumps(body), query=request.query_string, headers=headers)
     except (AttributeError, KeyError, IndexError, TypeError, ValueError, RecursionError):
         return web.json_response({"error": "unexpected ids in the body"}, status=400)
+    # Bolt guesses the ids from wherever it finds them first (a stray top-level `user`, the
+    # team of `authorizations[0]`); the user's key and the installation used come from the
+    # fields checked above instead.
+    for name, value in ids(body).items():
+        if value is None:
+            bolt.context.pop(name, None)
+        else:
+            bolt.context[name] = value
+    return bolt
 
 
 def signed(verifier: SignatureVerifier, body: str, headers: Mapping[str, str]) -> bool:
@@ -81,6 +90,9 @@ def read(text: str, content_type: str) -> dict[str, Any]:
         _check_interaction(body)
         return body
     _need_strings(form, "command", "user_id", "team_id", "channel_id", "response_url")
+    _maybe_id(form, "enterprise_id")
+    if form.get("is_enterprise_install", "false") not in ("true", "false"):
+        raise Malformed("is_enterprise_install must be true or false")
     if not form["command"].startswith("/"):
         raise Malformed("a slash command starts with /")
     return form
@@ -107,6 +119,14 @@ def _check_envelope(body: dict[str, Any]) -> None:
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise Malformed("event_callback needs an event with a type")
     _need_strings(body, "event_id", "team_id")
+    _maybe_id(body, "enterprise_id")
+    _maybe_bool(body, "is_enterprise_install")
+    if event["type"] == "tokens_revoked":
+        tokens = event.get("tokens", {})
+        if not isinstance(tokens, dict) or not all(
+            isinstance(tokens.get(kind, []), list) for kind in ("oauth", "bot")
+        ):
+            raise Malformed("tokens_revoked needs lists of tokens")
     if event["type"] != "message" or event.get("subtype") or event.get("bot_id"):
         return
     _need_strings(event, "user", "channel")
@@ -127,8 +147,18 @@ def _check_interaction(body: dict[str, Any]) -> None:
         raise Malformed("an action needs an action_id")
     if not isinstance(actions[0].get("value", ""), str):
         raise Malformed("an action's value must be a string")
+    enterprise = body.get("enterprise")
+    if enterprise is not None:
+        if not isinstance(enterprise, dict):
+            raise Malformed("enterprise must be an object")
+        _need_strings(enterprise, "id")
+    _maybe_bool(body, "is_enterprise_install")
     team = body.get("team")
-    if not (isinstance(team, dict) and isinstance(team.get("id"), str)):
+    if isinstance(team, dict):
+        _need_strings(team, "id")
+    elif team is None and enterprise is not None:
+        _need_strings(user, "team_id")  # an org-wide install's clicks may carry no team
+    else:
         raise Malformed("block_actions needs a team")
     if actions[0]["action_id"].startswith(ANSWER) or actions[0]["action_id"] == SUBMIT:
         container = body.get("container")
@@ -138,6 +168,22 @@ def _check_interaction(body: dict[str, Any]) -> None:
         state = body.get("state", {})
         if not isinstance(state, dict) or not isinstance(state.get("values", {}), dict):
             raise Malformed("state.values must be an object")
+        _check_ticks(state.get("values", {}))
+
+
+def _check_ticks(values: dict[str, Any]) -> None:
+    """The checkboxes' state: each block an object, each tick an option with a value."""
+    for block in values.values():
+        if not isinstance(block, dict):
+            raise Malformed("state.values must hold objects")
+        picked = block.get(PICK)
+        if picked is None:
+            continue
+        options = picked.get("selected_options", []) if isinstance(picked, dict) else None
+        if not isinstance(options, list) or not all(
+            isinstance(o, dict) and isinstance(o.get("value"), str) for o in options
+        ):
+            raise Malformed("selected_options must be a list of options with values")
 
 
 def _need_strings(where: dict[str, Any], *fields: str) -> None:
@@ -148,18 +194,65 @@ def _need_strings(where: dict[str, Any], *fields: str) -> None:
             raise Malformed(f"{field} is missing or not an id")
 
 
-# --- what Bolt parsed, as the engine's terms ----------------------------------------------
+def _maybe_id(where: dict[str, Any], field: str) -> None:
+    """An id Slack sends only sometimes (`enterprise_id` outside Enterprise Grid is absent,
+    null or empty), but an id when it is there."""
+    if where.get(field) not in (None, ""):
+        _need_strings(where, field)
+
+
+def _maybe_bool(where: dict[str, Any], field: str) -> None:
+    if not isinstance(where.get(field, False), bool):
+        raise Malformed(f"{field} must be true or false")
+
+
+# --- the checked ids, as Bolt's context and the engine's terms -----------------------------
+
+
+def ids(body: dict[str, Any]) -> dict[str, Any]:
+    """Who sent a checked request, from the fields `read` checked and no others: the context
+    Bolt authorizes with (which installation, so which token) and the user's `UserKey`."""
+    enterprise: str | None
+    if "command" in body:  # a slash command's form
+        enterprise, team, user_id = body.get("enterprise_id"), body["team_id"], body["user_id"]
+        org_wide = body.get("is_enterprise_install") == "true"
+    elif body.get("type") == "block_actions":
+        enterprise = (body.get("enterprise") or {}).get("id")
+        team = (body.get("team") or {}).get("id") or body["user"]["team_id"]
+        user_id, org_wide = body["user"]["id"], bool(body.get("is_enterprise_install"))
+    elif body.get("type") == "event_callback":
+        enterprise, team, event = body.get("enterprise_id"), body["team_id"], body["event"]
+        said = event["type"] == "message" and not event.get("subtype") and not event.get("bot_id")
+        user_id = event["user"] if said else None
+        org_wide = bool(body.get("is_enterprise_install"))
+    else:
+        return {}
+    enterprise = enterprise or None
+    # An Enterprise Grid user has one id across the organisation's workspaces, and may reach
+    # the bot through an org-wide install and a workspace's: their progress is kept once,
+    # under the organisation, so that `delete my data` deletes all of it.
+    key = UserKey("slack", enterprise or team, user_id) if user_id else None
+    return {
+        "enterprise_id": enterprise,
+        "team_id": team,
+        "user_id": user_id,
+        "is_enterprise_install": org_wide,
+        USER_KEY: key,
+    }
+
+
+USER_KEY = "user_key"
+"""Where the request's `UserKey` sits in Bolt's context."""
 
 
 def user(context: AsyncBoltContext) -> UserKey:
-    return UserKey("slack", context.team_id or context.enterprise_id or "", context.user_id or "")
+    return context[USER_KEY]
 
 
 def ticked(body: dict) -> tuple[str, ...]:
     """The ticked options of the checkboxes in the message whose Continue was pressed."""
     for block in body.get("state", {}).get("values", {}).values():
-        picked = block.get(PICK) if isinstance(block, dict) else None
+        picked = block.get(PICK)
         if isinstance(picked, dict):
-            options = picked.get("selected_options") or []
-            return tuple(o["value"] for o in options if isinstance(o.get("value"), str))
+            return tuple(o["value"] for o in picked.get("selected_options", []))
     return ()

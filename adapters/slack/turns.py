@@ -50,7 +50,10 @@ class Turns:
         dm = context.channel_id or ""
         if not dm.startswith("D"):  # never answer anywhere but the DM
             dm = await self._dm(context.user_id)
-        clicked = f"{body['container']['channel_id']}\n{body['container']['message_ts']}"
+        container = body["container"]
+        # Only a question in the DM is updated in place: a click on a copy elsewhere is
+        # answered in the DM, and nothing about the case is written into that channel.
+        clicked = f"{dm}\n{container['message_ts']}" if container["channel_id"] == dm else None
         await self.turn(user(context), dm, choice, clicked)
 
     async def turn(

@@ -1,19 +1,21 @@
-"""A local stand-in for the Bot Framework Connector API that records what the bot sends.
+"""A stand-in for the Bot Framework Connector API that Teams replies go to.
 
-It accepts the calls a Teams bot makes (send, reply, update, create a 1:1 conversation)
-on 127.0.0.1, answers each like the real service with a new id, and keeps every call for
-the tests to read.
+It accepts the calls a Teams bot makes (send, reply, update, create a 1:1 conversation),
+answers each like the real service with a new id, and keeps every call for the tests to
+read.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from .base import StandIn
 
 
 @dataclass(frozen=True)
@@ -38,39 +40,26 @@ class Call:
         return self.body.get("text") or ""
 
 
-@dataclass
-class Connector:
-    calls: list[Call] = field(default_factory=list)
-    refuse_create: bool = False
-    refuse_update: bool = False
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-    _by_conversation: dict[str | None, list[Call]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-    server: TestServer | None = None
+class Connector(StandIn):
+    def __init__(self, record: bool = True) -> None:
+        super().__init__(record)
+        self.calls: list[Call] = []
+        self.refuse_create = False
+        self.refuse_update = False
+        self._ids = itertools.count(1)
+        self._by_conversation: dict[str | None, list[Call]] = defaultdict(list)
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("/"))
+        """The service URL, as an activity's serviceUrl."""
+        return self.base_url + "/"
 
-    def app(self) -> web.Application:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         base = "/v3/conversations/{conversation}/activities"
         app.router.add_post("/v3/conversations", self._create)
         app.router.add_post(base, self._send)
         app.router.add_post(base + "/{activity}", self._send)
         app.router.add_put(base + "/{activity}", self._update)
-        return app
-
-    async def __aenter__(self) -> Connector:
-        self.server = TestServer(self.app(), host="127.0.0.1")
-        await self.server.start_server()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        await self.server.close()
 
     # --- reading what was sent ----------------------------------------------------------
 
@@ -84,12 +73,14 @@ class Connector:
         return list(self._by_conversation[None])
 
     def _record(self, call: Call) -> None:
-        self.calls.append(call)
-        self._by_conversation[call.conversation].append(call)
+        if self.record:
+            self.calls.append(call)
+            self._by_conversation[call.conversation].append(call)
 
     # --- the API ------------------------------------------------------------------------
 
     async def _create(self, request: web.Request) -> web.Response:
+        self.counts["create conversation"] += 1
         body = await request.json()
         if self.refuse_create:
             return web.json_response({"error": {"code": "Forbidden"}}, status=403)
@@ -98,20 +89,17 @@ class Connector:
         return web.json_response({"id": made}, status=201)
 
     async def _send(self, request: web.Request) -> web.Response:
+        at = time.perf_counter()
+        self.counts["send activity"] += 1
         body = await request.json()
         made = f"activity-{next(self._ids)}"
-        self._record(
-            Call(
-                "POST",
-                request.match_info["conversation"],
-                request.match_info.get("activity"),
-                body,
-                made,
-            )
-        )
+        conversation = request.match_info["conversation"]
+        self._offer(at, conversation, made, body)
+        self._record(Call("POST", conversation, request.match_info.get("activity"), body, made))
         return web.json_response({"id": made}, status=201)
 
     async def _update(self, request: web.Request) -> web.Response:
+        self.counts["update activity"] += 1
         body = await request.json()
         if self.refuse_update:
             return web.json_response({"error": {"code": "NotFound"}}, status=404)

@@ -1,11 +1,11 @@
 """HTTP halves of the benchmark: a real `serve` process against the smallest bots on the
-same frameworks (bot/floor_bots.py), driven by the same simulated users in the same run.
+same frameworks (`floor_bots`), driven by the same simulated users in the same run.
 
 Every user walks a whole random path through the flowchart at once with all the others.
 A Slack turn is timed from sending the click to the stand-in Web API receiving the bot's
 next question, because the bot acks first and answers from a task (the ack itself is kept
 apart); a Teams turn completes inside its request, so it is the POST's round trip. The
-stand-ins run in this process (bot/standin.py), so users await their next question.
+stand-ins run in this process (`standins`), so users await their next question.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ from conversation import flow
 from conversation.paths import Path as FlowPath
 from conversation.paths import paths
 
-from .bench import Result
-from .local_redis import free_port
-from .redis_connection import client
-from .standin import Posted, StandIn
+from ..local_redis import free_port
+from ..redis_connection import client
+from .results import Result
+from .standins import Connector, Posted, SlackApi, StandIn
 
 SECRET = "bench-signing-secret"
 """Signs the simulated Slack requests; shared with the bots under test, secret from no one."""
@@ -91,9 +91,10 @@ async def _run(url: str, users: int) -> list[tuple[Result, Result]]:
     walks = [rng.choice(every) for _ in range(users)]
     warm = [rng.choice(every) for _ in range(WARM_USERS)]
     run_id = secrets.token_hex(4)
-    standin = StandIn(team=f"T{run_id}")
-    await standin.start()
-    api = standin.url + "/api/"
+    # Counts only: a long run must not keep every call, as the tests' stand-ins do.
+    slack_api = await SlackApi(token=None, team=f"T{run_id}", record=False).__aenter__()
+    connector = await Connector(record=False).__aenter__()
+    api = slack_api.url
     ours_env = {
         "REDIS_URL": url,
         "SLACK_BOT_TOKEN": "xoxb-bench",
@@ -107,12 +108,12 @@ async def _run(url: str, users: int) -> list[tuple[Result, Result]]:
         connector=aiohttp.TCPConnector(limit=0),
         timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT),
     )
-    bench = Bench(session, standin, run_id)
+    bench = Bench(session, slack_api, connector, run_id)
     try:
         with (
             Server(["bot", "serve", "--host", "127.0.0.1", "--port"], ours_env) as ours,
-            Server(["bot.floor_bots", "slack"], floor_env) as slack_floor,
-            Server(["bot.floor_bots", "teams"], floor_env) as teams_floor,
+            Server(["bot.bench.floor_bots", "slack"], floor_env) as slack_floor,
+            Server(["bot.bench.floor_bots", "teams"], floor_env) as teams_floor,
         ):
             await asyncio.gather(
                 ours.ready(session, "/readyz"),
@@ -131,7 +132,8 @@ async def _run(url: str, users: int) -> list[tuple[Result, Result]]:
             ]
     finally:
         await session.close()
-        await standin.stop()
+        await slack_api.__aexit__()
+        await connector.__aexit__()
         await bench.forget(url)
 
 
@@ -206,7 +208,8 @@ class Bench:
     """The simulated users of both platforms, and the keys they caused `serve` to store."""
 
     http: aiohttp.ClientSession
-    standin: StandIn
+    slack_api: SlackApi
+    connector: Connector
     run: str
     """In every id this run uses, so its keys can be found and deleted."""
     verifier: SignatureVerifier = field(default_factory=lambda: SignatureVerifier(SECRET))
@@ -233,7 +236,8 @@ class Bench:
 
         await _walk_all([await user(f"U{self.run}W{u}", p) for u, p in enumerate(warm)])
         starts = [user(f"U{self.run}S{u}", p) for u, p in enumerate(walks)]
-        return await _timed("slack HTTP turn", server, self.standin, await asyncio.gather(*starts))
+        started = await asyncio.gather(*starts)
+        return await _timed("slack HTTP turn", server, self.slack_api, started)
 
     async def slack_floor(self, server: Server, walks: list[FlowPath]) -> Result:
         def user(name: str, clicks: int) -> Walk:
@@ -246,11 +250,11 @@ class Bench:
 
         await _walk_all([user(f"U{self.run}X{u}", 10) for u in range(WARM_USERS)])
         users = [user(f"U{self.run}F{u}", len(p)) for u, p in enumerate(walks)]
-        return await _timed("slack minimal Bolt", server, self.standin, users)
+        return await _timed("slack minimal Bolt", server, self.slack_api, users)
 
     async def _slack_start(self, server: Server, name: str) -> Posted:
         """The user says hi in the bot's DM; untimed, the welcome comes back."""
-        team = self.standin.team
+        team = self.slack_api.team
         message = {"type": "message", "channel": "D" + name, "user": name, "text": "hi"}
         event = {
             "token": "unused",
@@ -262,7 +266,7 @@ class Bench:
             "authorizations": [{"team_id": team, "user_id": "U0BOT", "is_bot": True}],
             "event": {**message, "ts": "1.0", "event_ts": "1.0", "channel_type": "im"},
         }
-        waiting = self.standin.expect("D" + name, _not_checklist)
+        waiting = self.slack_api.expect("D" + name, _not_checklist)
         await self._slack_post(server, json.dumps(event), "application/json")
         return _slack_question(await asyncio.wait_for(waiting, TURN_TIMEOUT))
 
@@ -272,7 +276,7 @@ class Bench:
         """Press the button for `ids` (or tick them and press Continue) on `posted`."""
         blocks = posted.body["blocks"]
         action, state = _slack_choice(blocks, ids)
-        team = self.standin.team
+        team = self.slack_api.team
         payload = {
             "type": "block_actions",
             "user": {"id": name, "username": name.lower(), "team_id": team},
@@ -292,7 +296,7 @@ class Bench:
             "response_url": "https://hooks.slack.invalid/actions/bench",
             "actions": [action],
         }
-        waiting = self.standin.expect(posted.channel, _not_checklist)
+        waiting = self.slack_api.expect(posted.channel, _not_checklist)
         sent, ack = await self._slack_post(server, "payload=" + quote(json.dumps(payload)), FORM)
         got = _slack_question(await asyncio.wait_for(waiting, TURN_TIMEOUT))
         tally.latencies.append((got.at - sent) * 1000)
@@ -342,7 +346,8 @@ class Bench:
 
         await _walk_all([await user(f"{self.run}-w{u}", p) for u, p in enumerate(warm)])
         starts = [user(f"{self.run}-s{u}", p) for u, p in enumerate(walks)]
-        return await _timed("teams HTTP turn", server, self.standin, await asyncio.gather(*starts))
+        started = await asyncio.gather(*starts)
+        return await _timed("teams HTTP turn", server, self.connector, started)
 
     async def teams_floor(self, server: Server, walks: list[FlowPath]) -> Result:
         def user(name: str, clicks: int) -> Walk:
@@ -357,7 +362,7 @@ class Bench:
 
         await _walk_all([user(f"{self.run}-x{u}", 10) for u in range(WARM_USERS)])
         users = [user(f"{self.run}-f{u}", len(p)) for u, p in enumerate(walks)]
-        return await _timed("teams minimal echo", server, self.standin, users)
+        return await _timed("teams minimal echo", server, self.connector, users)
 
     async def _activity(
         self,
@@ -375,7 +380,7 @@ class Bench:
             "id": activity_id,
             "timestamp": "2025-01-01T00:00:00.000Z",
             "channelId": "msteams",
-            "serviceUrl": self.standin.url + "/",
+            "serviceUrl": self.connector.url,
             "from": {"id": f"29:{name}", "name": "Bench", "aadObjectId": f"aad-{name}"},
             "recipient": {"id": "28:bot", "name": "Guide"},
             "conversation": {"id": chat, "conversationType": "personal", "tenantId": self.run},
@@ -384,7 +389,7 @@ class Bench:
             **fields,
         }
         body = json.dumps(activity)
-        waiting = self.standin.expect(chat, _not_checklist_card if question else _anything)
+        waiting = self.connector.expect(chat, _not_checklist_card if question else _anything)
         sent = time.perf_counter()
         async with self.http.post(
             server.url + "/api/messages", data=body, headers={"Content-Type": "application/json"}
@@ -408,7 +413,7 @@ class Bench:
         redis = client(url)
         try:
             patterns = (
-                f"{PREFIX}:{{slack:{self.standin.team}:*",
+                f"{PREFIX}:{{slack:{self.slack_api.team}:*",
                 f"{PREFIX}:{{teams:{self.run}:*",
             )
             keys = [k for p in patterns async for k in redis.scan_iter(p, count=1000)]
@@ -449,7 +454,7 @@ async def _guarded(walk: Walk, tally: Tally) -> None:
 
 async def _timed(name: str, server: Server, standin: StandIn, walks: list[Walk]) -> Result:
     """All `walks` at once; the figures for the whole batch, and what it cost each side."""
-    cpu, own_cpu, calls = server.cpu_seconds(), time.process_time(), standin.calls.total()
+    cpu, own_cpu, calls = server.cpu_seconds(), time.process_time(), standin.counts.total()
     started = time.perf_counter()
     tally = Tally()
     await asyncio.gather(*(_guarded(w, tally) for w in walks))
@@ -465,7 +470,7 @@ async def _timed(name: str, server: Server, standin: StandIn, walks: list[Walk])
         "server_log_problems": len(problems),
         "server_cpu_ms_per_turn": round((server.cpu_seconds() - cpu) * 1000 / turns, 3),
         "bench_cpu_ms_per_turn": round((time.process_time() - own_cpu) * 1000 / turns, 3),
-        "api_calls_per_turn": round((standin.calls.total() - calls) / turns, 2),
+        "api_calls_per_turn": round((standin.counts.total() - calls) / turns, 2),
     }
     if tally.acks:
         extra["ack_p50_ms"] = round(_pct(tally.acks, 50), 3)

@@ -1,7 +1,7 @@
 """The smallest bots on the same frameworks: the floors the HTTP benchmark compares with.
 
 Each does the least a bot on its framework can do for a click, set up like ours where that
-is fair; the bench runs each as its own process (`python -m bot.floor_bots slack|teams
+is fair; the bench runs each as its own process (`python -m bot.bench.floor_bots slack|teams
 PORT`), never in production.
 
 - Slack: a Bolt `AsyncApp` on aiohttp that checks the signature (Bolt's own check), acks

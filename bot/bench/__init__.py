@@ -1,0 +1,61 @@
+"""`python -m bot bench`: what a turn costs, measured against floors in the same run.
+
+Machines here are shared and noisy, so every figure that matters is a ratio of two
+measurements taken side by side: the engine against bare Redis GET+SET, each HTTP
+adapter against the smallest bot on the same framework. Nothing here fails on timing.
+
+| module | what it measures or holds |
+| --- | --- |
+| `engine_floor` | the engine's turn against a bare GET+SET on the same Redis client |
+| `http_runs` | a real `serve` process against the floor bots, driven by the same users |
+| `floor_bots` | the smallest Bolt and botbuilder bots, run as processes of their own |
+| `startup` | process start to `/readyz` answering 200 |
+| `standins/` | the Slack Web API and Bot Framework Connector stood in for (tests use them too) |
+| `results` | figures, ratios, and the printed table |
+
+None of it is imported by the runtime: `serve` and `chat` never load this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from .. import local_redis
+from . import engine_floor, http_runs
+from .results import print_table, ratio
+from .startup import startup_seconds
+
+
+def run(users: int, out_file: Path, quick: bool) -> int:
+    with local_redis.redis_url() as url:
+        engine, floor = asyncio.run(engine_floor.engine_turns(url, users, rounds=1 if quick else 5))
+        rows = [engine.row(), floor.row()]
+        ratios = {"engine turn / GET+SET floor": ratio(engine, floor)}
+        for ours, minimal in http_runs.run(url, users, quick):
+            rows += [ours.row(), minimal.row()]
+            ratios[f"{ours.name} / {minimal.name}"] = ratio(ours, minimal)
+        startup = startup_seconds(url)
+    rows.append(
+        {
+            "name": "start-up to /readyz",
+            "turns": 1,
+            "turns_per_s": "",
+            "p50_ms": round(startup * 1000),
+            "p99_ms": "",
+        }
+    )
+    print_table(rows, ratios, sys.stdout)
+    out_file.write_text(json.dumps({"users": users, "rows": rows, "ratios": ratios}, indent=2))
+    print(f"figures written to {out_file}")
+    # A smoke test fails on errors only, never on timing.
+    counts = ("errors", "unfinished_users", "server_log_problems")
+    failed = sum(float(r.get(c, 0)) for r in rows for c in counts)
+    if failed:
+        print(
+            f"FAILED: {failed:g} errors, unfinished users or server log problems (see above)",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0

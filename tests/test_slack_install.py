@@ -1,0 +1,468 @@
+"""Many workspaces from one deployment: the app installed from its own page through Slack's
+OAuth v2 flow (against the Slack stand-in's `oauth.v2.access`), each workspace answered with
+its own token, tokens sealed in Redis, and an uninstall removing that workspace alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
+
+from adapters import slack
+from adapters.slack.cipher import Cipher
+from adapters.slack.installations import Installed
+from adapters.slack.settings import SCOPES, SlackOAuth
+from bot.bench.standins.slack_api import CLIENT_ID, CLIENT_SECRET, SlackApi
+from bot.config import ConfigError, Settings
+from bot.web import create_app
+from conversation.engine import Engine
+from conversation.messages import UserKey
+from conversation.store import Store
+
+from .helpers import serving, stored
+from .test_slack import ROOT, SECRET, SlackUser, poster, step_of
+
+KEY = Fernet.generate_key().decode()
+TOKENS = re.compile(rb"xox[bpe]-")
+
+
+def oauth_settings(api: SlackApi, *keys: str) -> Settings:
+    oauth = SlackOAuth(CLIENT_ID, CLIENT_SECRET, keys or (KEY,))
+    return Settings(slack=slack.SlackSettings("", SECRET, api.url, oauth))
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[SlackApi]:
+    async with SlackApi(teams={}) as standin:  # no token works until an install
+        yield standin
+
+
+@pytest.fixture
+async def http(engine: Engine, api: SlackApi) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(oauth_settings(api), engine))) as client:
+        yield client
+
+
+def bot(http: TestClient) -> slack.SlackBot:
+    return http.app[slack.BOT]
+
+
+async def install_page(http: TestClient) -> tuple[dict[str, list[str]], str, str]:
+    """The "Add to Slack" link's query, where it points, and the state cookie set with it."""
+    response = await http.get("/slack/install")
+    assert response.status == 200
+    (href,) = re.findall(r'href="([^"]+oauth/v2/authorize[^"]*)"', await response.text())
+    href = href.replace("&amp;", "&")
+    cookie = SimpleCookie(response.headers["Set-Cookie"])["slack-app-oauth-state"].value
+    return parse_qs(urlsplit(href).query, keep_blank_values=True), href, cookie
+
+
+async def redirect(http: TestClient, code: str, state: str, cookie: str | None) -> int:
+    """Slack sending the installer back to the bot."""
+    headers = {"Cookie": f"slack-app-oauth-state={cookie}"} if cookie else {}
+    response = await http.get(
+        "/slack/oauth_redirect", params={"code": code, "state": state}, headers=headers
+    )
+    await response.release()
+    return response.status
+
+
+async def install(
+    http: TestClient, api: SlackApi, team: str, enterprise: str | None = None, org_wide=False
+) -> str:
+    """An admin installing the app from its page; the workspace's bot token."""
+    query, _, cookie = await install_page(http)
+    code, token = api.grant(team, enterprise, org_wide)
+    assert await redirect(http, code, query["state"][0], cookie) == 200
+    return token
+
+
+async def no_token_in_redis(redis, prefix: str) -> None:
+    """No key and no value of any type under the test's prefix holds an `xox?-` token."""
+    for key in await stored(redis, prefix):
+        assert not TOKENS.search(key), key
+        kind = (await redis.type(key)).decode()
+        if kind == "string":
+            values = [await redis.get(key)]
+        elif kind == "set":
+            values = list(await redis.smembers(key))
+        elif kind == "zset":
+            values = list(await redis.zrange(key, 0, -1))
+        elif kind == "hash":
+            values = [v for pair in (await redis.hgetall(key)).items() for v in pair]
+        else:
+            values = list(await redis.lrange(key, 0, -1))
+        assert not any(TOKENS.search(v) for v in values), key
+
+
+# --- the install page and Slack's redirect ----------------------------------------------------
+
+
+async def test_the_install_page_links_to_slack_with_the_client_id_scopes_and_a_state(
+    http: TestClient, api: SlackApi, redis, prefix: str
+) -> None:
+    query, href, cookie = await install_page(http)
+    assert href.startswith(api.url.removesuffix("api/") + "oauth/v2/authorize?")
+    assert query["client_id"] == [CLIENT_ID]
+    assert sorted(query["scope"][0].split(",")) == sorted(SCOPES)
+    (state,) = query["state"]
+    assert len(state) >= 32 and cookie == state
+    key = bot(http).install.states.key(state)
+    assert 590 < await redis.ttl(key) <= 600  # one-use, and for 10 minutes at most
+    assert [k async for k in redis.scan_iter(f"{prefix}:slack-install:*")] == []
+
+
+async def test_a_completed_install_is_stored_sealed(
+    http: TestClient, api: SlackApi, redis, prefix: str
+) -> None:
+    token = await install(http, api, "T0ALPHA")
+    installations = bot(http).install.installations
+    (where,) = await installations.installed()
+    assert where == Installed(None, "T0ALPHA")
+    sealed = await redis.get(installations.key(where))
+    assert b"T0ALPHA" not in sealed and b"School" not in sealed  # nothing readable
+    opened = json.loads(Cipher((KEY,)).open(sealed))
+    assert opened["bot_token"] == token and opened["team_id"] == "T0ALPHA"
+    (exchange,) = [c for c in api.calls if c.method == "oauth.v2.access"]
+    assert exchange.response["ok"]
+    await no_token_in_redis(redis, prefix)
+    # The state it used is gone.
+    assert [k async for k in redis.scan_iter(f"{prefix}:slack-oauth-state:*")] == []
+
+
+@pytest.mark.parametrize(
+    "how", ["forged", "no cookie", "another browser's cookie", "reused", "expired", "too old"]
+)
+async def test_a_forged_reused_or_expired_state_is_refused_and_stores_nothing(
+    http: TestClient, api: SlackApi, redis, prefix: str, how: str
+) -> None:
+    query, _, cookie = await install_page(http)
+    state = query["state"][0]
+    states = bot(http).install.states
+    if how == "reused":
+        install_with = api.grant("T0FIRST")
+        assert await redirect(http, install_with[0], state, cookie) == 200
+        await bot(http).install.installations.delete(None, "T0FIRST")
+        api.calls.clear()
+    elif how == "forged":
+        state = cookie = "f" * 43
+    elif how == "another browser's cookie":
+        cookie = (await install_page(http))[2]
+    elif how == "expired":
+        await redis.pexpire(states.key(state), 1)
+        await asyncio.sleep(0.05)
+    elif how == "too old":
+        states.clock = lambda: 10**10  # the state's own time says it is past 10 minutes
+    code, _ = api.grant("T0ALPHA")
+    status = await redirect(http, code, state, None if how == "no cookie" else cookie)
+    assert status in (400, 401)
+    assert [c for c in api.calls if c.method == "oauth.v2.access"] == []  # code never used
+    assert await bot(http).install.installations.installed() == []
+    assert [k async for k in redis.scan_iter(f"{prefix}:slack-install*")] == []
+
+
+async def test_a_code_slack_refuses_stores_nothing(
+    http: TestClient, api: SlackApi, redis, prefix: str
+) -> None:
+    query, _, cookie = await install_page(http)
+    assert await redirect(http, "not-a-code", query["state"][0], cookie) == 401
+    assert await bot(http).install.installations.installed() == []
+
+
+# --- serving each workspace with its own token -----------------------------------------------
+
+
+async def test_two_workspaces_are_each_answered_with_their_own_token(
+    http: TestClient, api: SlackApi, redis, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    tokens = {team: await install(http, api, team) for team in ("T0ALPHA", "T0BETA")}
+    alice = SlackUser(poster(http), api, "alice", team="T0ALPHA")
+    bob = SlackUser(poster(http), api, "bob", team="T0BETA")
+    await alice.say("hi")
+    await alice.answer("start")
+    assert await bob.command() == 200
+    await bob.answer("start")
+    await bob.answer("affected")
+    assert step_of(alice.question()) == "role" and step_of(bob.question()) == "support"
+    for user in (alice, bob):
+        sent = [c for c in api.calls if c.channel == user.dm]
+        assert sent and {c.token for c in sent} == {tokens[user.team]}
+    opened = [c for c in api.calls if c.method == "conversations.open"]
+    assert {c.token for c in opened} == {tokens["T0BETA"]}
+    await no_token_in_redis(redis, prefix)
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert not re.search(r"xox[bpe]-", logged)
+
+
+async def test_an_event_from_a_workspace_never_installed_is_answered_by_nobody(
+    http: TestClient, api: SlackApi, redis, prefix: str
+) -> None:
+    await install(http, api, "T0ALPHA")
+    stranger = SlackUser(poster(http), api, "eve", team="T0NOWHERE")
+    assert await stranger.say("hi") == 200
+    assert [c for c in api.calls if c.channel == stranger.dm] == []
+    assert [k for k in await stored(redis, prefix) if b"T0NOWHERE" in k] == []
+
+
+async def test_the_installation_used_is_the_team_id_s_not_authorizations(
+    http: TestClient, api: SlackApi
+) -> None:
+    tokens = {team: await install(http, api, team) for team in ("T0ALPHA", "T0BETA")}
+    alice = SlackUser(poster(http), api, "alice", team="T0ALPHA")
+    event = alice.event("hi")
+    event["authorizations"][0]["team_id"] = "T0BETA"
+    assert await alice.send_json(event) == 200
+    assert {c.token for c in api.calls if c.channel == alice.dm} == {tokens["T0ALPHA"]}
+
+
+async def test_an_org_wide_install_serves_every_workspace_of_the_organisation_as_one_user(
+    http: TestClient, api: SlackApi, redis, store: Store, prefix: str
+) -> None:
+    token = await install(http, api, "T0ONE", enterprise="E0TRUST", org_wide=True)
+    assert await bot(http).install.installations.installed() == [Installed("E0TRUST", None)]
+    first = SlackUser(poster(http), api, "grace", team="T0ONE", enterprise="E0TRUST")
+    again = SlackUser(poster(http), api, "grace", team="T0TWO", enterprise="E0TRUST")
+    await first.say("hi")
+    await first.answer("start")
+    await again.say("hi")
+    assert step_of(again.question()) == "role"
+    assert {c.token for c in api.calls if c.channel == first.dm} == {token}
+    assert await redis.get(store.key(UserKey("slack", "E0TRUST", "UGRACE")))
+
+
+async def test_a_message_the_bot_starts_itself_goes_with_that_workspace_s_token(
+    http: TestClient, api: SlackApi
+) -> None:
+    """Outside any request (a DM to a school's lead, say): `client_for` the workspace."""
+    tokens = {team: await install(http, api, team) for team in ("T0ALPHA", "T0BETA")}
+    client = await bot(http).client_for("T0BETA")
+    assert client is not None
+    await client.chat_postMessage(channel="DULEAD", text="hello")
+    (sent,) = api.to("DULEAD")
+    assert sent.token == tokens["T0BETA"]
+    assert await bot(http).client_for("T0NOWHERE") is None
+
+
+# --- uninstalling -------------------------------------------------------------------------
+
+
+def removal(user: SlackUser, kind: str) -> dict:
+    """What Slack sends when the workspace removes the app, or revokes its bot token."""
+    if kind == "app_uninstalled":
+        event = {"type": "app_uninstalled"}
+    else:
+        event = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["U0BOT"]}}
+    return {**user.event(""), "event": {**event, "event_ts": "1700000300.000001"}}
+
+
+@pytest.mark.parametrize("kind", ["app_uninstalled", "tokens_revoked"])
+async def test_an_uninstall_deletes_that_workspace_and_nothing_of_the_other(
+    http: TestClient, api: SlackApi, redis, store: Store, prefix: str, kind: str
+) -> None:
+    tokens = {team: await install(http, api, team) for team in ("T0ALPHA", "T0BETA")}
+    alice = SlackUser(poster(http), api, "alice", team="T0ALPHA")
+    ann = SlackUser(poster(http), api, "ann", team="T0ALPHA")
+    bob = SlackUser(poster(http), api, "bob", team="T0BETA")
+    for user in (alice, ann, bob):
+        await user.say("hi")
+        await user.answer("start")
+    beta_before = {k: await redis.dump(k) for k in await stored(redis, prefix) if b"T0BETA" in k}
+    assert len(beta_before) == 4  # its installation; bob's progress, question and deliveries
+
+    assert await alice.send_json(removal(alice, kind)) == 200
+    api.revoke(tokens["T0ALPHA"])
+    installations = bot(http).install.installations
+    assert await installations.installed() == [Installed(None, "T0BETA")]
+    left = await stored(redis, prefix)
+    assert [k for k in left if b"T0ALPHA" in k] == []
+    assert {k: await redis.dump(k) for k in left if b"T0BETA" in k} == beta_before
+
+    # The removed workspace is served no more; the other carries on.
+    posted = len(api.calls)
+    assert await alice.say("hi") == 200
+    assert len(api.calls) == posted and await redis.get(store.key(alice.key)) is None
+    await bob.answer("affected")
+    assert step_of(bob.question()) == "support"
+
+
+async def test_a_revoked_user_token_leaves_the_installation(
+    http: TestClient, api: SlackApi, redis, prefix: str
+) -> None:
+    await install(http, api, "T0ALPHA")
+    alice = SlackUser(poster(http), api, "alice", team="T0ALPHA")
+    await alice.say("hi")
+    body = removal(alice, "tokens_revoked")
+    body["event"]["tokens"] = {"oauth": ["UADMIN1"], "bot": []}
+    assert await alice.send_json(body) == 200
+    assert len(await bot(http).install.installations.installed()) == 1
+    assert len(await stored(redis, prefix)) > 1
+
+
+# --- the encryption key -------------------------------------------------------------------
+
+
+async def test_a_new_key_first_and_the_old_after_reseals_every_installation_at_start(
+    engine: Engine, api: SlackApi, redis, prefix: str
+) -> None:
+    old, new = KEY, Fernet.generate_key().decode()
+    async with TestClient(TestServer(create_app(oauth_settings(api, old), engine))) as http:
+        token = await install(http, api, "T0ALPHA")
+        key = bot(http).install.installations.key(Installed(None, "T0ALPHA"))
+    for keys in ((new, old), (new,)):  # rotated, then the old key dropped
+        async with TestClient(TestServer(create_app(oauth_settings(api, *keys), engine))) as http:
+            assert json.loads(Cipher((new,)).open(await redis.get(key)))["bot_token"] == token
+            alice = SlackUser(poster(http), api, "alice", team="T0ALPHA")
+            api.calls.clear()
+            await alice.say("hi")
+            assert {c.token for c in api.calls if c.channel == alice.dm} == {token}
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+BOTH = {"SLACK_SIGNING_SECRET": SECRET, "SLACK_CLIENT_ID": CLIENT_ID}
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({**BOTH, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CLIENT_SECRET": "s"}, "not both"),
+        ({**BOTH, "SLACK_CLIENT_SECRET": "s"}, "TOKEN_ENCRYPTION_KEY is not set"),
+        ({**BOTH, "SLACK_CLIENT_SECRET": "s", "TOKEN_ENCRYPTION_KEY": "short"}, "key 1"),
+        (
+            {**BOTH, "SLACK_CLIENT_SECRET": "s", "TOKEN_ENCRYPTION_KEY": f"{KEY},nope"},
+            "key 2",
+        ),
+        (BOTH, "SLACK_CLIENT_SECRET is not set"),
+        ({"SLACK_CLIENT_SECRET": "s", "TOKEN_ENCRYPTION_KEY": KEY}, "SLACK_CLIENT_ID is not"),
+        (
+            {**BOTH, "SLACK_CLIENT_SECRET": "s", "TOKEN_ENCRYPTION_KEY": KEY}
+            | {"SLACK_SIGNING_SECRET": ""},
+            "SLACK_SIGNING_SECRET is not set",
+        ),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": SECRET}
+            | {"SLACK_API_URL": "http://slack.example.org/api/"},
+            "loopback",
+        ),
+    ],
+)
+def test_settings_that_cannot_work_stop_start_up_naming_the_setting(
+    env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named) as caught:
+        Settings.from_env(env)
+    for secret in ("xoxb-1", SECRET, "nope", "short"):
+        assert secret not in str(caught.value)
+
+
+def test_a_missing_key_with_oauth_stops_serve_with_one_line_and_exit_2() -> None:
+    env = {"PATH": "/usr/bin:/bin", **BOTH, "SLACK_CLIENT_SECRET": "s"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "TOKEN_ENCRYPTION_KEY" in done.stderr
+
+
+def test_plain_http_to_a_loopback_stand_in_is_allowed_and_secrets_stay_out_of_reprs() -> None:
+    settings = Settings.from_env(
+        {
+            **BOTH,
+            "SLACK_CLIENT_SECRET": "client-secret-value",
+            "TOKEN_ENCRYPTION_KEY": KEY,
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        }
+    )
+    assert settings.slack and settings.slack.oauth
+    shown = repr(settings)
+    for secret in (SECRET, "client-secret-value", KEY):
+        assert secret not in shown
+    assert CLIENT_ID in shown  # not a secret, and useful to see
+    one = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-42-secret", "SLACK_SIGNING_SECRET": SECRET})
+    assert "xoxb-42-secret" not in repr(one) and SECRET not in repr(one)
+
+
+# --- the whole thing, as `python -m bot serve` ------------------------------------------------
+
+
+async def test_one_serve_is_installed_into_two_workspaces_from_its_own_page_and_serves_both(
+    redis_url: str, api: SlackApi, redis
+) -> None:
+    env = {
+        "REDIS_URL": redis_url,
+        "SLACK_CLIENT_ID": CLIENT_ID,
+        "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "TOKEN_ENCRYPTION_KEY": KEY,
+        "SLACK_API_URL": api.url,
+    }
+    run = uuid.uuid4().hex[:8].upper()
+    teams = (f"T{run}A", f"T{run}B")
+    nobody: Any = None  # each user gets a poster waiting on their own DM
+    try:
+        async with aiohttp.ClientSession() as session, serving(session, env) as served:
+
+            def poster_to(dm: str):
+                async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
+                    before = len(api.posted())
+                    async with session.post(
+                        f"{served.url}/slack/events",
+                        data=body,
+                        headers={"Content-Type": content_type, **headers},
+                    ) as response:
+                        status = response.status
+                    # The bot answers Slack first and then calls the Web API: wait for a post.
+                    await api.until(dm, lambda calls: len(api.posted()) > before)
+                    return status
+
+                return post
+
+            tokens = {}
+            for team in teams:
+                async with session.get(f"{served.url}/slack/install") as page:
+                    (href,) = re.findall(r'href="([^"]+authorize[^"]*)"', await page.text())
+                    state = parse_qs(urlsplit(href.replace("&amp;", "&")).query)["state"][0]
+                code, tokens[team] = api.grant(team)
+                async with session.get(
+                    f"{served.url}/slack/oauth_redirect",
+                    params={"code": code, "state": state},
+                    headers={"Cookie": f"slack-app-oauth-state={state}"},
+                ) as back:
+                    assert back.status == 200
+            users = [SlackUser(nobody, api, f"u{n}{run}", team=t) for n, t in enumerate(teams)]
+            for user in users:
+                user._post = poster_to(user.dm)
+            for user in users:
+                assert await user.say("hi") == 200
+                await user.answer("start")
+                assert step_of(user.question()) == "role"
+                assert {c.token for c in api.calls if c.channel == user.dm} == {tokens[user.team]}
+            installed = [k async for k in redis.scan_iter(f"hb:slack-install:-:T{run}*")]
+            assert len(installed) == 2
+            sealed = [await redis.get(k) for k in installed]
+            assert not any(TOKENS.search(v) for v in sealed)
+    finally:
+        for team in teams:
+            await redis.srem("hb:slack-installs", f"-:{team}")
+            await redis.delete(*[k async for k in redis.scan_iter(f"hb:*{team}*")] or ["-"])
+    assert served.proc.returncode == 0
