@@ -9,7 +9,7 @@ import os
 import sys
 
 from . import logs
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, check_bind
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "chat":
             logging.basicConfig(level=logging.WARNING)
             workspace = _school_id(settings, args.school)
-            return asyncio.run(_chat(settings, args.user, workspace))
+            from . import console
+
+            return console.run(settings, args.user, sys.stdin, sys.stdout, workspace)
         if args.command == "serve":
+            check_bind(settings, args.host)
             logs.configure(logging.INFO)
             if args.workers > 1:
                 from . import workers
@@ -104,14 +107,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _port(raw: str | None) -> int:
     return int(raw) if raw and raw.isdigit() else 3000
-
-
-async def _chat(settings: Settings, user: str, workspace: str = "local") -> int:
-    from . import console
-    from .runtime import running_engine
-
-    async with running_engine(settings) as engine:
-        return await console.chat(engine, user, sys.stdin, sys.stdout, workspace)
 
 
 def _school_id(settings: Settings, school: str | None) -> str:

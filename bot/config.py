@@ -5,14 +5,21 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 # Each adapter owns its settings type; this module only reads them from the environment.
 from adapters.slack.settings import SlackOAuth, SlackSettings
-from adapters.teams.settings import TeamsSettings
+from adapters.teams.settings import (
+    OAUTH_SCOPE,
+    OPENID_METADATA_URL,
+    SERVICE_URL_HOSTS,
+    TeamsSettings,
+)
 from conversation import school
+
+from .redis_url import parse as redis_target
 
 
 class ConfigError(ValueError):
@@ -20,15 +27,31 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one client may hold of the server (see `bot.connections`)."""
+
+    idle_timeout: float = 15
+    """Seconds a connection may stay open without sending a whole request's headers, counted
+    from when it opened or was last answered: idle keep-alives and slow headers alike."""
+    body_timeout: float = 10
+    """Seconds a request's body may take to arrive once its headers have."""
+    max_connections: int = 500
+    """Open connections at most (lowered to fit the file-descriptor limit); more get 503."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
-    redis_url: str | None = None
+    # Out of the repr: the URL may carry a password, and the salt would let a reader of
+    # the logs test guessed user ids against their hashes.
+    redis_url: str | None = field(default=None, repr=False)
     data_dir: Path = Path(".data")
     ttl_days: int = 30
-    log_salt: bytes | None = None
+    log_salt: bytes | None = field(default=None, repr=False)
     slack: SlackSettings | None = None
     teams: TeamsSettings | None = None
     schools: school.Schools = school.NO_SCHOOLS
     """Each school's own details, from the file SCHOOL_CONFIG names (none: generic wording)."""
+    http: HttpLimits = HttpLimits()
 
     @property
     def ttl_seconds(self) -> int:
@@ -37,8 +60,11 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         redis_url = env.get("REDIS_URL") or None
-        if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if redis_url:
+            try:
+                redis_target(redis_url)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         salt = env.get("LOG_SALT")
         return cls(
             redis_url=redis_url,
@@ -48,6 +74,11 @@ class Settings:
             slack=_slack(env),
             teams=_teams(env),
             schools=_schools(env),
+            http=HttpLimits(
+                idle_timeout=_positive_int(env, "HTTP_IDLE_TIMEOUT", 15),
+                body_timeout=_positive_int(env, "HTTP_BODY_TIMEOUT", 10),
+                max_connections=_positive_int(env, "HTTP_MAX_CONNECTIONS", 500),
+            ),
         )
 
 
@@ -146,8 +177,40 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def check_bind(settings: Settings, host: str) -> None:
+    """Unauthenticated Teams answers anyone who can reach it, and sends replies wherever they
+    say: it is for this machine only."""
+    if settings.teams and settings.teams.allow_unauthenticated and not _loopback(host):
+        raise ConfigError(
+            f"TEAMS_ALLOW_UNAUTHENTICATED=1 serves only a loopback address, not --host {host}"
+            " (use --host 127.0.0.1)"
+        )
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in env.get(name, "").split(",") if x.strip())
+
+
+def _endpoint(env: Mapping[str, str], name: str, default: str) -> str:
+    """One of Microsoft's endpoints (the SDK's own setting names): https, or plain http on
+    loopback for a stand-in."""
+    url = env.get(name) or default
+    parts = urlsplit(url)
+    if not parts.hostname or not (
+        parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname))
+    ):
+        raise ConfigError(f"{name} must be an https:// URL (http:// only on loopback)")
+    return url
+
+
 def _teams(env: Mapping[str, str]) -> TeamsSettings | None:
-    """Teams is on when an app id is set, or explicitly unauthenticated for local tests."""
+    """Teams is on when an app id is set, or explicitly unauthenticated for local tests.
+
+    Beyond the app's identity, tests and private clouds set Microsoft's endpoints through
+    the SDK's own names: TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL (the signing keys),
+    TO_CHANNEL_FROM_BOT_LOGIN_URL (the Entra authority of the bot's token),
+    TO_CHANNEL_FROM_BOT_OAUTH_SCOPE (its audience), VALIDATE_AUTHORITY (false only for a
+    stand-in); and TEAMS_SERVICE_URL_HOSTS lists the hosts replies may go to."""
     allow = env.get("TEAMS_ALLOW_UNAUTHENTICATED", "") == "1"
     app_id = env.get("MicrosoftAppId", "")
     if not app_id and not allow:
@@ -158,12 +221,31 @@ def _teams(env: Mapping[str, str]) -> TeamsSettings | None:
     tenant = env.get("MicrosoftAppTenantId", "")
     if app_type == "SingleTenant" and not tenant:
         raise ConfigError("MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant")
+    if app_type == "UserAssignedMSI" and not tenant:
+        raise ConfigError(
+            "MicrosoftAppTenantId is required when MicrosoftAppType is UserAssignedMSI"
+        )
+    if app_type != "UserAssignedMSI" and app_id and not env.get("MicrosoftAppPassword"):
+        raise ConfigError(f"MicrosoftAppPassword is required when MicrosoftAppType is {app_type}")
+    validate = env.get("VALIDATE_AUTHORITY", "true").strip().lower()
+    if validate not in ("true", "false"):
+        raise ConfigError("VALIDATE_AUTHORITY must be true or false")
+    login_url = env.get("TO_CHANNEL_FROM_BOT_LOGIN_URL", "")
     return TeamsSettings(
         app_id=app_id,
         app_password=env.get("MicrosoftAppPassword", ""),
         app_type=app_type,
         tenant_id=tenant,
         allow_unauthenticated=allow and not app_id,
+        allowed_tenants=frozenset(_list(env, "TEAMS_ALLOWED_TENANTS")),
+        service_url_hosts=tuple(h.lower() for h in _list(env, "TEAMS_SERVICE_URL_HOSTS"))
+        or SERVICE_URL_HOSTS,
+        openid_metadata_url=_endpoint(
+            env, "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL", OPENID_METADATA_URL
+        ),
+        login_url=login_url and _endpoint(env, "TO_CHANNEL_FROM_BOT_LOGIN_URL", ""),
+        oauth_scope=env.get("TO_CHANNEL_FROM_BOT_OAUTH_SCOPE") or OAUTH_SCOPE,
+        validate_authority=validate == "true",
     )
 
 

@@ -11,13 +11,14 @@ from conversation.engine import Engine
 from conversation.store import Store
 
 from .config import Settings
-from .redis_connection import connect
+from .redis_connection import connect, replica_wait_ms
 
 
 @contextlib.asynccontextmanager
 async def running_engine(settings: Settings) -> AsyncIterator[Engine]:
     async with connect(settings) as redis:
-        store = Store(redis, ttl_seconds=settings.ttl_seconds)
+        wait = await replica_wait_ms(redis)
+        store = Store(redis, ttl_seconds=settings.ttl_seconds, replica_wait_ms=wait)
         yield Engine(
             flow.load(),
             store,

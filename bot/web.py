@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from conversation.engine import Engine
 
+from . import connections
 from .config import Settings
 
 log = logging.getLogger("bot.web")
@@ -22,7 +23,19 @@ ENGINE = web.AppKey("engine", Engine)
 
 
 def create_app(settings: Settings, engine: Engine) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_refusals])
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[
+            _refusals,
+            connections.body_deadline(
+                settings.http.body_timeout,
+                unread=(_unauthorised,),
+                # The Teams route checks the token before it reads the body, and bounds the
+                # read itself (adapters.teams.request.BODY_SECONDS).
+                own_readers={"/api/messages"} if settings.teams else set(),
+            ),
+        ],
+    )
     app[ENGINE] = engine
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -73,15 +86,30 @@ async def _unauthorised(request: web.Request) -> web.Response:
 async def serve(
     settings: Settings, engine: Engine, host: str, port: int, reuse_port: bool = False
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then let in-flight turns finish before closing."""
-    runner = web.AppRunner(create_app(settings, engine), shutdown_timeout=10, access_log=None)
+    """Serve until SIGTERM or SIGINT, then let in-flight turns finish before closing.
+
+    The listener is ours rather than a `TCPSite`, so that it can hand new connections past the
+    cap a refusal instead of aiohttp's handler (`connections.Bounded`)."""
+    runner = web.AppRunner(
+        create_app(settings, engine),
+        shutdown_timeout=10,
+        access_log=None,
+        keepalive_timeout=settings.http.idle_timeout,
+        lingering_time=connections.LINGER_SECONDS,
+    )
     await runner.setup()
-    await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
-    log.info("serving", extra={"host": host, "port": port})
-    stop = asyncio.Event()
+    assert runner.server is not None
+    limit = connections.cap(settings.http.max_connections)
     loop = asyncio.get_running_loop()
+    listener = await loop.create_server(
+        connections.Bounded(runner.server, limit), host, port, reuse_port=reuse_port
+    )
+    log.info("serving", extra={"host": host, "port": port, "max_connections": limit})
+    stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping")
+    listener.close()
     await runner.cleanup()
+    await listener.wait_closed()

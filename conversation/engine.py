@@ -13,10 +13,11 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from .flow import Flow
 from .guidance import build as build_guidance
-from .guidance import paragraphs
+from .guidance import links, paragraphs
 from .machine import FlowMachine
 from .messages import (
     Answered,
@@ -38,8 +39,8 @@ from .progress import Progress
 from .school import NO_SCHOOLS, School, Schools
 from .school_flow import apply as school_view
 from .store import DELETED, UNCHANGED, Change, Duplicate, Store
+from .typed import Reading, greeting, nearly_command, nearly_greeting, read, shown
 from .typed import command as typed_command
-from .typed import options as typed_options
 
 log = logging.getLogger("conversation")
 
@@ -50,6 +51,13 @@ so K simultaneous turns need at most K attempts each; a real user makes two or t
 
 class Busy(Exception):
     """Too many simultaneous turns for one user; nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unread:
+    """Typed text that answered nothing, or only part of a "choose all that apply"."""
+
+    reading: Reading
 
 
 class Engine:
@@ -74,18 +82,33 @@ class Engine:
         self._salt = log_salt if log_salt is not None else os.urandom(16)
         self._steps = {s.id: s for s in flow.steps}
         self._known = {(s.id, o.id) for s in flow.steps for o in s.options}
-        # Being at a branch step reveals an answer, so logs name only steps all users see.
-        self._loggable = {s.id for s in flow.steps if s.ask_if is None}
-        # One engine per school, each with that school's view of the same flowchart.
+        # Which step follows which reveals answers (perpetrator then police: not known), so
+        # logs name only the steps every user sees in the same order: those before the first
+        # step asked only on some answers. After it, a turn line names no step at all.
+        conditional = [i for i, s in enumerate(flow.steps) if s.ask_if is not None]
+        self._loggable = {s.id for s in flow.steps[: conditional[0] if conditional else None]}
+        # The same conversation in each surface's own words, chosen by the user's platform
+        # name from the flow data: this engine knows no platform.
+        self._surfaces = {
+            name: Engine(worded, store, ttl_days, clock, self._salt, school=school)
+            for name, worded in flow.surfaces.items()
+        }
+        # One engine per school, each with that school's view of the same flowchart (and
+        # of each surface's wording of it).
         self._by_school = {
             s.id: Engine(school_view(flow, s), store, ttl_days, clock, self._salt, school=s)
             for s in schools.all()
         }
 
     def for_user(self, user: UserKey) -> Engine:
-        """The engine for the user's school, picked by their Slack team or Teams tenant."""
+        """The engine for the user's school, picked by their workspace (a team or tenant id)."""
         school = self.schools.for_workspace(user.workspace)
         return self._by_school[school.id] if school else self
+
+    def on(self, surface: str) -> Engine:
+        """This engine worded for `surface` (a user's platform name), if the flow data words
+        anything differently there."""
+        return self._surfaces.get(surface, self)
 
     async def handle(self, user: UserKey, inp: Input, delivery: str | None = None) -> Turn:
         """One turn. `delivery` names the platform's delivery of this input (an event or
@@ -94,8 +117,9 @@ class Engine:
             return await engine.handle(user, inp, delivery)
         started = time.perf_counter()
         progress = await self.store.load(user)
+        speaker = self.on(user.platform)
         for _ in range(MAX_ATTEMPTS):
-            turn, change = self.decide(progress, inp)
+            turn, change = speaker.decide(progress, inp)
             try:
                 applied, progress = await self.store.commit(user, progress, change, delivery)
             except Duplicate:
@@ -136,19 +160,57 @@ class Engine:
                     progress, Outcome.STALE, self.notice("stale"), self.question(progress)
                 )
             return self._answer(progress, inp.options)
-        return self._same(
-            progress, Outcome.UNCLEAR, self.notice("unclear"), self.question(progress)
-        )
+        return self._unclear(progress, inp.reading if isinstance(inp, _Unread) else Reading())
 
-    def _read(self, progress: Progress | None, said: Say) -> Input:
-        """Typed text becomes a command, an answer to the current question, or stays unread."""
-        if cmd := typed_command(said.text):
+    def _read(self, progress: Progress | None, said: Say) -> Input | _Unread:
+        """Typed text becomes a command, a greeting, an answer to the current question, or
+        stays unread; a slip of the finger is tried only once nothing matched exactly."""
+        text = said.text
+        if cmd := typed_command(text):
             return Do(cmd)
         if progress is None:
             return Start()
         step = self._steps.get(progress.step)
-        picked = typed_options(step, said.text) if step else ()
-        return Choose(picked, progress.token) if picked else said
+        if step is None:
+            return said
+        if greeting(text):
+            return self._greeted(progress)
+        reading = read(step, text)
+        if reading.options and not reading.unread:
+            return Choose(reading.options, progress.token)
+        if not reading.options and not reading.long:
+            if nearly_greeting(text):
+                return self._greeted(progress)
+            if cmd := nearly_command(text):
+                return Do(cmd)
+        return _Unread(reading)
+
+    def _greeted(self, progress: Progress) -> Input:
+        """ "hi" shows where the user is. On the welcome, whose one answer is to begin (a
+        platform may have shown it on install), it begins."""
+        first = self.flow.first
+        if progress.step == first.id and not progress.answers and len(first.options) == 1:
+            return Choose((first.options[0].id,), progress.token)
+        return Start()
+
+    def _unclear(self, progress: Progress, reading: Reading) -> tuple[Turn, Change]:
+        """Say what was understood and what was not; save nothing until it is all clear."""
+        question = self.question(progress)
+        if reading.long:
+            # An account of what happened: a kind word, then only the answers to choose.
+            short = replace(question, text="", links=())
+            return self._same(progress, Outcome.UNCLEAR, self.notice("long"), short)
+        if not reading.options:
+            return self._same(progress, Outcome.UNCLEAR, self.notice("unclear"), question)
+        step = self._steps[progress.step]
+        picked = [(i, o) for i, o in enumerate(step.options, 1) if o.id in reading.options]
+        notice = self.notice(
+            "partly",
+            understood=", ".join(o.label for _, o in picked),
+            unread='", "'.join(shown(part) for part in reading.unread),
+            numbers=",".join(str(i) for i, _ in picked),
+        )
+        return self._same(progress, Outcome.UNCLEAR, notice, question)
 
     def _command(self, progress: Progress | None, cmd: Command) -> tuple[Turn, Change]:
         if cmd is Command.DELETE:
@@ -234,7 +296,7 @@ class Engine:
             text=text,
             options=tuple(Choice(o.id, o.label) for o in step.options),
             multi=step.multi,
-            links=step.links,
+            links=links(step.links, answers),
             version=progress.version,
         )
 
@@ -253,13 +315,9 @@ class Engine:
         who = hashlib.blake2b(
             f"{user.platform}:{user.workspace}:{user.user}".encode(), key=self._salt, digest_size=8
         ).hexdigest()
-        log.info(
-            "turn",
-            extra={
-                "platform": user.platform,
-                "user_hash": who,
-                "step": turn.step if turn.step in self._loggable or not turn.step else "branch",
-                "outcome": turn.outcome.value,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
+        extra: dict[str, object] = {"platform": user.platform, "user_hash": who}
+        if turn.step in self._loggable:
+            extra["step"] = turn.step
+        extra["outcome"] = turn.outcome.value
+        extra["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        log.info("turn", extra=extra)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ NOTICES = frozenset(
         "stale",
         "ended",
         "unclear",
+        "partly",
+        "long",
         "exclusive",
         "at_start",
         "restarted",
@@ -59,9 +61,18 @@ class Resource:
     id: str
     name: str
     description: str
+    """As shown; `to(role)` words it for the person reading."""
     url: str = ""
     phone: str = ""
     email: str = ""
+    worded: Wording | None = None
+    """The description for each role, when the flow data words it both ways."""
+
+    def to(self, role: str | None) -> Resource:
+        """This resource as the reader sees it: "your union" or "the staff member's"."""
+        if self.worded is None:
+            return self
+        return replace(self, description=self.worded.to(role), worded=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +127,13 @@ class Flow:
     danger: str
     checklist_title: Wording
     checklist_intro: Wording
+    checklist_again: str
     notices: Mapping[str, str]
     resources: Mapping[str, Resource]
     steps: tuple[Step, ...]
+    surfaces: Mapping[str, Flow] = field(default_factory=dict)
+    """The same flow worded for each surface that says something differently (by the
+    user's platform name): only words differ, never a step, an option or a link."""
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:
@@ -142,6 +157,43 @@ def load(path: Path = DEFAULT_FLOW) -> Flow:
         raise FlowError(f"{path.name}: missing or malformed field {exc}") from exc
 
 
+_SURFACE_FIELDS = {"notices", "checklist", "steps"}
+_SURFACE_STEP_FIELDS = {"title", "text", "options"}
+
+
+def _on_surface(raw: dict[str, Any], name: str, overlay: dict[str, Any]) -> dict[str, Any]:
+    """The raw flow with one surface's wording laid over it; anything else is refused, so
+    that a surface can never change what the flowchart asks or decides."""
+    where = f"[surfaces.{_ident(name, 'surface')}]"
+    if not set(overlay) <= _SURFACE_FIELDS:
+        raise FlowError(f"{where} may only word {sorted(_SURFACE_FIELDS)}")
+    notices = overlay.get("notices", {})
+    if not set(notices) <= NOTICES:
+        raise FlowError(f"{where}: unknown notices {sorted(set(notices) - NOTICES)}")
+    checklist = overlay.get("checklist", {})
+    if not set(checklist) <= set(raw["checklist"]):
+        raise FlowError(f"{where}: unknown checklist fields {sorted(checklist)}")
+    steps = {s["id"]: s for s in raw["steps"]}
+    for sid, change in overlay.get("steps", {}).items():
+        if sid not in steps or not set(change) <= _SURFACE_STEP_FIELDS:
+            raise FlowError(f"{where}: step {sid!r} is unknown or changes more than its words")
+        labels = {o["id"]: o for o in steps[sid]["options"]}
+        for oid, option in change.get("options", {}).items():
+            if oid not in labels or set(option) != {"label"}:
+                raise FlowError(f"{where}: step {sid!r} may only relabel its options")
+    worded = {k: v for k, v in raw.items() if k != "surfaces"}
+    worded["notices"] = {**raw["notices"], **notices}
+    worded["checklist"] = {**raw["checklist"], **checklist}
+    worded["steps"] = [_reword(s, overlay.get("steps", {}).get(s["id"], {})) for s in raw["steps"]]
+    return worded
+
+
+def _reword(step: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    labels = change.get("options", {})
+    options = [{**o, **labels.get(o["id"], {})} for o in step["options"]]
+    return {**step, **{k: v for k, v in change.items() if k != "options"}, "options": options}
+
+
 class _Parser:
     def __init__(self, raw: dict[str, Any]) -> None:
         self.raw = raw
@@ -150,19 +202,34 @@ class _Parser:
 
     def flow(self) -> Flow:
         for rid, r in self.raw["resources"].items():
-            self.resources[_ident(rid, "resource")] = Resource(id=rid, **r)
+            self.resources[_ident(rid, "resource")] = self.resource(rid, r)
         for raw_step in self.raw["steps"]:
             self.steps.append(self.step(raw_step))
         self.check_shape()
+        # Only once the flow itself is sound: each surface is parsed, and so checked, in full.
+        surfaces = {
+            name: _Parser(_on_surface(self.raw, name, overlay)).flow()
+            for name, overlay in self.raw.get("surfaces", {}).items()
+        }
         checklist = self.raw["checklist"]
         return Flow(
             title=self.raw["title"],
             danger=self.raw["danger"],
             checklist_title=_wording(checklist["title"]),
             checklist_intro=_wording(checklist["intro"]),
+            checklist_again=checklist["again"],
             notices=self.notices(),
             resources=self.resources,
             steps=tuple(self.steps),
+            surfaces=surfaces,
+        )
+
+    @staticmethod
+    def resource(rid: str, raw: dict[str, Any]) -> Resource:
+        worded = _wording(raw["description"])
+        fields = {**raw, "description": worded.affected}
+        return Resource(
+            id=rid, **fields, worded=worded if isinstance(raw["description"], dict) else None
         )
 
     def check_shape(self) -> None:
@@ -180,6 +247,8 @@ class _Parser:
         notices = self.raw["notices"]
         if set(notices) != NOTICES:
             raise FlowError(f"[notices] needs exactly {sorted(NOTICES)}")
+        if not all(isinstance(text, str) for text in notices.values()):
+            raise FlowError("[notices] must all be text")
         return notices
 
     def step(self, raw: dict[str, Any]) -> Step:

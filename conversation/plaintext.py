@@ -18,7 +18,7 @@ def resource(r: Resource) -> str:
 
 
 def question(q: Question, numbered: bool = True) -> str:
-    parts = [strip_bold(q.title), strip_bold(q.text)]
+    parts = [strip_bold(q.title), *([strip_bold(q.text)] if q.text else [])]
     if q.links:
         parts.append("\n".join(indent(f"• {resource(r)}", "  ") for r in q.links))
     marks = [f"{i}) {c.label}" if numbered else f"• {c.label}" for i, c in enumerate(q.options, 1)]

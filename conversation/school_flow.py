@@ -48,6 +48,7 @@ def apply(flow: Flow, school: School, wording_path: Path = DEFAULT_WORDING) -> F
             url=eap.url,
             phone=eap.phone,
             email=eap.email,
+            worded=None,  # the school's own words, the same for both roles
         )
     if school.union and (school.union.note or school.union.url):
         rid = w["union"]["resource"]
@@ -56,6 +57,7 @@ def apply(flow: Flow, school: School, wording_path: Path = DEFAULT_WORDING) -> F
             generic,
             description=school.union.note or generic.description,
             url=school.union.url or generic.url,
+            worded=None if school.union.note else generic.worded,
         )
 
     question: dict[str, list[Wording]] = {}
@@ -120,7 +122,13 @@ def apply(flow: Flow, school: School, wording_path: Path = DEFAULT_WORDING) -> F
             links=swap(s.links) + tuple(step_links.get(s.id, [])),
         )
 
-    return replace(flow, resources=resources, steps=tuple(step(s) for s in flow.steps))
+    return replace(
+        flow,
+        resources=resources,
+        steps=tuple(step(s) for s in flow.steps),
+        # Each surface's wording of the flow gets the same details.
+        surfaces={n: apply(worded, school, wording_path) for n, worded in flow.surfaces.items()},
+    )
 
 
 def _people(people: tuple[Person, ...]) -> str:

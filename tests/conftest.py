@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -19,6 +20,18 @@ def redis_url() -> Iterator[str]:
     """REDIS_URL if given (it must answer), else a redis-server or embedded Valkey of our own."""
     with local_redis.redis_url() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A real Redis Cluster on loopback (three masters, a replica each), shared by the tests
+    that leave it whole; a test that kills a node starts a cluster of its own."""
+    if not shutil.which("redis-server"):
+        pytest.skip("needs a redis-server binary")
+    from .redis_servers import redis_cluster as start
+
+    with start(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
 
 
 @pytest.fixture

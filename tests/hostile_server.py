@@ -34,6 +34,7 @@ from conversation import flow
 from conversation.engine import Engine
 from conversation.store import Store
 
+from .identity_standin import BotFrameworkKeys
 from .test_slack import SECRET
 from .test_teams import APP_ID
 
@@ -157,6 +158,7 @@ class Servers:
     async def _start(self) -> None:
         self.api = await SlackApi().__aenter__()
         self.connector = await Connector().__aenter__()
+        self.keys = await BotFrameworkKeys().__aenter__()
         self.redis = client(self.redis_url)
         self.engine = Engine(
             flow.load(), Store(self.redis, ttl_seconds=86_400, prefix=self.prefix), ttl_days=30
@@ -164,10 +166,21 @@ class Servers:
         self._snapshot = self.redis.register_script(_SNAPSHOT)
         slack_settings = SlackSettings(TOKEN, SECRET, self.api.url)
         unauthenticated = TeamsSettings("", "", "MultiTenant", "", allow_unauthenticated=True)
-        signed = TeamsSettings(APP_ID, "secret", "MultiTenant", "", False)
+        signed = TeamsSettings(
+            APP_ID,
+            "secret",
+            "MultiTenant",
+            "",
+            False,
+            service_url_hosts=("127.0.0.1",),
+            openid_metadata_url=self.keys.metadata_url,
+        )
         self.slack_app = await self._serve(Settings(slack=slack_settings))
         await self._serve(Settings(teams=unauthenticated))
         await self._serve(Settings(teams=signed))
+        while not self.keys.fetches:  # forged tokens are checked against the keys, once in
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
         self.slack = Client(self._port(0), self.sent, self._forget_known)
         self.teams_off = Client(self._port(0), self.sent, self._forget_known)
         self.teams = Client(self._port(1), self.sent, self._forget_known)
@@ -198,6 +211,7 @@ class Servers:
             await server.close()
         await self.api.__aexit__()
         await self.connector.__aexit__()
+        await self.keys.__aexit__()
         keys = [k async for k in self.redis.scan_iter(f"{self.prefix}:*", count=1000)]
         if keys:
             await self.redis.delete(*keys)

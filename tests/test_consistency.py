@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -33,6 +34,7 @@ from adapters.teams import cards as teams_cards
 from bot.bench.standins.connector import Connector
 from bot.bench.standins.slack_api import TOKEN, SlackApi
 from bot.local_redis import free_port
+from bot.redis_connection import client, close
 from conversation.progress import Progress
 
 from .helpers import ALL_PATHS, FLOW, wait_until_up
@@ -53,6 +55,8 @@ class Cluster:
     procs: list[subprocess.Popen]
     logs: list[Path]
     session: aiohttp.ClientSession
+    redis: Any
+    """A client of the Redis the workers share, for the test to read what they stored."""
     rng: random.Random = field(default_factory=lambda: random.Random(2026))
     statuses: Counter = field(default_factory=Counter)
     outcomes: Counter = field(default_factory=Counter)
@@ -81,8 +85,22 @@ async def connector() -> AsyncIterator[Connector]:
         yield standin
 
 
+@pytest.fixture(params=["one Redis", "Redis Cluster"])
+async def shared(request: pytest.FixtureRequest, redis_url: str, redis) -> AsyncIterator[tuple]:
+    """What the workers share: one Redis server, or a real Redis Cluster (three masters, a
+    replica each, so every commit also waits for a replica)."""
+    if request.param == "one Redis":
+        yield redis_url, redis
+        return
+    url = request.getfixturevalue("redis_cluster").url
+    cluster_client = client(url)
+    yield url, cluster_client
+    await close(cluster_client)
+
+
 @pytest.fixture
-async def cluster(redis_url: str, api: SlackApi, tmp_path: Path, redis) -> AsyncIterator[Cluster]:
+async def cluster(shared: tuple, api: SlackApi, tmp_path: Path) -> AsyncIterator[Cluster]:
+    redis_url, redis = shared
     env = {
         **os.environ,
         "REDIS_URL": redis_url,
@@ -121,15 +139,15 @@ async def cluster(redis_url: str, api: SlackApi, tmp_path: Path, redis) -> Async
         try:
             for url in urls:
                 await wait_until_up(session, url)
-            yield Cluster(urls, procs, logs, session)
+            yield Cluster(urls, procs, logs, session, redis)
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)
             codes = [proc.wait(20) for proc in procs]
             keys = [k async for k in redis.scan_iter(f"hb:{{slack:{TEAM}:UC*")]
             keys += [k async for k in redis.scan_iter(f"hb:{{teams:{TENANT}:aad-c*")]
-            if keys:
-                await redis.delete(*keys)
+            for key in keys:  # one at a time: on a cluster they live on different masters
+                await redis.delete(key)
     assert codes == [0] * WORKERS, "a worker did not stop cleanly on SIGTERM"
 
 
@@ -313,8 +331,9 @@ def _paths(count: int, seed: int) -> Iterator[tuple]:
 
 
 async def test_three_workers_one_redis_every_answer_once_every_message_once(
-    cluster: Cluster, api: SlackApi, connector: Connector, redis, prefix: str
+    cluster: Cluster, api: SlackApi, connector: Connector, prefix: str
 ) -> None:
+    redis = cluster.redis
     started = time.monotonic()
     slack_paths = list(_paths(USERS["slack"], 1))
     teams_paths = list(_paths(USERS["teams"], 2))

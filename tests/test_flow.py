@@ -12,9 +12,12 @@ from conversation import flow
 
 FLOW = flow.load()
 SPEC_LINKS = {
-    "education_support": ("https://www.educationsupport.org.uk/", "08000 562 561"),
+    "education_support": (
+        "https://www.educationsupport.org.uk/get-help/help-for-you/helpline/",
+        "08000 562 561",
+    ),
     "npcc": ("https://www.npcc.police.uk/", ""),
-    "police_uk": ("https://www.police.uk/", "101"),
+    "police_uk": ("https://www.police.uk/pu/contact-the-police/report-a-crime-incident/", "101"),
     "ofcom": ("https://www.ofcom.org.uk/", ""),
     "swgfl": (
         "https://swgfl.co.uk/resources/how-to-respond-to-the-online-sexual-harassment-of-school/college-staff/",
@@ -70,6 +73,21 @@ def _broken(tmp_path: Path, change) -> Path:
         (lambda r: r["steps"][3]["options"][1].update(words=["staff"]), "names two options"),
         (lambda r: r["steps"][3]["options"][1].update(id="Pupil!"), "lower-case"),
         (lambda r: r["notices"].pop("help"), "notices"),
+        # a surface may word things its own way, never change what is asked or decided
+        (lambda r: r["surfaces"]["terminal"].update(resources={}), "may only word"),
+        (lambda r: r["surfaces"]["terminal"]["steps"].update(nowhere={}), "unknown"),
+        (
+            lambda r: r["surfaces"]["slack"]["steps"]["summary"].update(ask_if={}),
+            "more than its words",
+        ),
+        (
+            lambda r: r["surfaces"]["terminal"]["steps"]["summary"].update(
+                options={"resend": {"label": "x", "guidance": "y"}}
+            ),
+            "only relabel",
+        ),
+        (lambda r: r["surfaces"]["teams"]["notices"].update(hello="x"), "unknown notices"),
+        (lambda r: r["surfaces"]["teams"]["notices"].update(help=7), "must all be text"),
     ],
 )
 def test_a_broken_flow_file_fails_at_start_up_saying_where(tmp_path: Path, change, message) -> None:

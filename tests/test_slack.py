@@ -280,7 +280,10 @@ async def test_a_whole_path_in_the_dm_ends_with_the_checklist_there(
     (guidance,) = guidance_of(api, alice.dm)
     check_guidance(guidance.text, dict(path))
     shown = json.dumps(guidance.blocks, ensure_ascii=False)
-    assert "<https://www.police.uk/|Police.uk>" in shown and "☐" in shown
+    assert (
+        "<https://www.police.uk/pu/contact-the-police/report-a-crime-incident/|Police.uk>" in shown
+        and "☐" in shown
+    )
     assert {c.channel for c in api.calls if c.method != "conversations.open"} == {alice.dm}
     check_messages(api)
 
@@ -676,7 +679,7 @@ async def test_logs_carry_nothing_the_user_typed_or_chose(
     await alice.say(secret)
     await alice.say(secret)
     path = SAMPLE_PATHS["staff and parent, every kind of abuse"]
-    await alice.walk(path)
+    await alice.walk(path, start=lambda: alice.say("restart"))  # ("hi" would begin)
     standin = re.compile(r'"POST /(api|respond)/')  # the stand-in's own access log
     records = [r for r in caplog.records if not standin.search(r.getMessage())]
     words = ("deputy", "zebrafinch", "memes", "instagram")

@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from botbuilder.core import TurnContext
 from botbuilder.core.adapters import TestAdapter
-from botbuilder.schema import Activity
+from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
 
 from adapters import teams
 from adapters.teams import TeamsSettings
@@ -263,7 +263,10 @@ async def test_a_whole_path_by_buttons_ends_with_the_checklist_in_the_1to1_chat(
     )
     assert len(guidance.body["summary"]) < 100
     card_text = words(guidance)
-    assert "[Police.uk](https://www.police.uk/)" in card_text
+    assert (
+        "[Police.uk](https://www.police.uk/pu/contact-the-police/report-a-crime-incident/)"
+        in card_text
+    )
     assert "https://www.npcc.police.uk/" in card_text
 
     # "Copy as text": the same checklist as one plain-text message, its line breaks kept.
@@ -357,6 +360,22 @@ async def test_a_click_on_the_older_of_two_live_cards_without_reply_to_id_replac
     assert await alice.post(click) == 201
     assert connector.updates(alice.chat)[updates:] == []  # both left as they were
     assert step_of(alice.question()) == "support"  # and the answer counted
+
+
+@pytest.mark.parametrize("greeting", ["hi", "Hello!", "hey", "good morning"])
+async def test_a_greeting_after_the_install_welcome_begins_and_leaves_no_live_start(
+    alice: TeamsUser, connector: Connector, greeting: str
+) -> None:
+    await alice.install()
+    welcome = alice.question()
+    assert await alice.say(greeting) == 201
+    sent = connector.sent_to(alice.chat)
+    assert not any("didn't catch" in words(c) for c in sent)
+    assert [step_of(c) for c in sent if c.card and actions(c.card)] == ["welcome", "role"]
+    (update,) = connector.updates(alice.chat)  # the welcome card, shown as answered
+    assert update.activity_id == welcome.created and not actions(update.card)
+    assert "Start" in words(update)
+    check_cards(connector)
 
 
 async def test_the_bot_command_starts_and_later_resumes(
@@ -676,7 +695,14 @@ def drain(adapter: TestAdapter) -> list[Activity]:
 
 async def test_choose_all_that_apply_on_the_sdk_test_adapter(engine: Engine) -> None:
     """ "Not known" stands alone; a good multi-select replaces the card it came from."""
-    adapter = TestAdapter(teams.TeamsBot(engine, "").on_turn)
+    template = Activity(
+        channel_id="msteams",
+        service_url="https://smba.trafficmanager.net/uk/",
+        from_property=ChannelAccount(id="29:1", aad_object_id="aad-1"),
+        recipient=ChannelAccount(id="28:bot"),
+        conversation=ConversationAccount(id="a:1", conversation_type="personal", tenant_id="t-1"),
+    )
+    adapter = TestAdapter(teams.TeamsBot(engine, "").on_turn, template)
     for text in ("hello", "start", "1", "continue"):
         await adapter.send(text)
     card = drain(adapter)[-1].attachments[0].content
@@ -711,12 +737,12 @@ def test_the_tenant_is_read_where_teams_puts_it() -> None:
         {
             "type": "message",
             "channelId": "msteams",
-            "from": {"id": "29:1"},
+            "from": {"id": "29:1", "aadObjectId": "aad-1"},
             "conversation": {"id": "a:1", "tenantId": "t-1"},
         }
     )
     assert TurnContext(TestAdapter(), activity).activity.conversation.tenant_id is None
-    assert teams_request.user(activity) == UserKey("teams", "t-1", "29:1")
+    assert teams_request.user(activity) == UserKey("teams", "t-1", "aad-1")
 
 
 # --- the app package ------------------------------------------------------------------------------

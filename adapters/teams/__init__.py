@@ -10,7 +10,9 @@ nothing else. One module per job:
 | `request` | reading and checking an activity, and reading it as the engine's terms |
 | `cards` | rendering: neutral replies as activities and Adaptive Cards |
 | `turns` | a turn: the engine called, replies sent to the 1:1 chat (`TeamsBot`) |
-| `connector` | authenticating requests; the Connector clients replies go out by |
+| `signatures` | the Bot Framework's JWT, checked with keys fetched in the background |
+| `tokens` | the bot's own bearer token from Entra (MSAL), renewed before expiry |
+| `connector` | authenticating requests; the Connector clients (aiohttp) replies go out by |
 | `app` | wiring: `attach` adds `POST /api/messages` |
 
 Imports run one way: `app` -> `turns` -> `request` -> `cards`, and all of them down to

@@ -6,10 +6,13 @@ the sender is authenticated, see `app`), and nothing is stored or sent.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from botbuilder.schema import Activity, ActivityTypes
@@ -18,21 +21,56 @@ from msrest.exceptions import DeserializationError
 from conversation.messages import Choose, Input, Say, Start, UserKey
 
 from .cards import AS_TEXT, CARD_ID, MULTI_INPUT
+from .settings import TeamsSettings
 
 COMMAND = "report-harassment"
 """The bot command in the app manifest's commandLists; Teams sends its title as the text."""
+
+
+MAX_ACTIVITY = 128 * 1024
+"""Teams caps a message at about 28 KB; even written out as \\uXXXX escapes, no activity it
+sends to a bot comes near this."""
+
+BODY_SECONDS = 10
+"""Teams sends an activity whole; a body still arriving after this is someone holding the
+connection open. The route reads its own body (after the token is checked), so the web
+process's body deadline leaves it alone and this one applies instead."""
+
+CHANNEL = "msteams"
+"""The only Bot Framework channel served: "webchat" and the rest are on for every Azure Bot."""
 
 
 class Malformed(ValueError):
     """The request is not an activity this bot can read: answered 400, nothing stored or sent."""
 
 
+class TooLarge(ValueError):
+    """Bigger than any activity Teams sends: answered 413, and not read any further."""
+
+
+class TooSlow(ValueError):
+    """The body did not arrive within BODY_SECONDS of its headers: answered 408 and closed."""
+
+
+class Refused(ValueError):
+    """A readable activity this deployment does not serve: answered 403, nothing stored or sent."""
+
+
 async def read(request: web.Request) -> Activity:
     """The body as an activity, if it is JSON this bot can read; Malformed if not."""
     if request.content_type != "application/json":
         raise Malformed("expected an application/json activity")
+    raw = bytearray()
     try:
-        body = json.loads(await request.read())
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.content.iter_chunked(16 * 1024):
+                raw += chunk
+                if len(raw) > MAX_ACTIVITY:
+                    raise TooLarge(f"an activity is at most {MAX_ACTIVITY} bytes")
+    except TimeoutError:
+        raise TooSlow("the activity's body was too slow") from None
+    try:
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):  # nested deeper than Python goes
         raise Malformed("the body is not JSON") from None
     if not isinstance(body, dict):
@@ -55,6 +93,7 @@ _READ_AS_TEXT = (
     "from.id",
     "from.aadObjectId",
     "recipient.id",
+    "action",
     "conversation.id",
     "conversation.conversationType",
 )
@@ -75,11 +114,48 @@ def _check_strings(body: dict[str, Any]) -> None:
             raise Malformed(f"the activity's {name} is not printable text")
 
 
+_ACTED_ON = (
+    ActivityTypes.message,
+    ActivityTypes.conversation_update,
+    ActivityTypes.installation_update,
+)
+
+
 def check(activity: Activity) -> None:
-    if activity.type in (ActivityTypes.message, ActivityTypes.conversation_update):
+    if activity.type in _ACTED_ON:
         _check_addressing(activity)
     if activity.type == ActivityTypes.message:
         input_of(activity)
+
+
+def admit(activity: Activity, settings: TeamsSettings) -> None:
+    """Refused unless it comes from Teams, from a tenant served, naming a service URL on
+    Microsoft's Teams hosts (in local unauthenticated mode, loopback too)."""
+    if activity.channel_id != CHANNEL:
+        raise Refused("this bot serves Microsoft Teams only")
+    if activity.type not in _ACTED_ON:
+        return
+    where = tenant(activity)
+    if settings.app_type == "SingleTenant" and where != settings.tenant_id:
+        raise Refused("this bot serves its own tenant only")
+    if settings.allowed_tenants and where not in settings.allowed_tenants:
+        raise Refused("this tenant is not served")
+    url = urlsplit(activity.service_url)
+    host = (url.hostname or "").lower()
+    local = _loopback(host)
+    if url.scheme != "https" and not local:
+        raise Refused("serviceUrl must be https")
+    if host not in settings.service_url_hosts and not (local and settings.allow_unauthenticated):
+        raise Refused("serviceUrl is not a Microsoft Teams host")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_addressing(activity: Activity) -> None:
@@ -95,29 +171,46 @@ def _check_addressing(activity: Activity) -> None:
             raise Malformed(f"the activity has no {name}")
     if not activity.service_url.startswith(("https://", "http://")):
         raise Malformed("serviceUrl is not an http(s) URL")
-    if activity.channel_id == "msteams" and not tenant(activity):
-        raise Malformed("a Teams activity must name its tenant")
+    if activity.channel_id == CHANNEL:
+        if not tenant(activity):
+            raise Malformed("a Teams activity must name its tenant")
+        aad = activity.from_property.aad_object_id
+        if not isinstance(aad, str) or not aad or not aad.isprintable():
+            raise Malformed("a Teams activity must carry from.aadObjectId")
 
 
 def tenant(activity: Activity) -> str:
-    conversation = activity.conversation
-    found = None
-    if conversation:
+    """The tenant, where Teams puts it (both places, if both are given, must agree)."""
+    found = set()
+    if conversation := activity.conversation:
         # The SDK maps conversation.tenantID; Teams sends tenantId, which lands here.
         extra = conversation.additional_properties or {}
-        found = conversation.tenant_id or extra.get("tenantId")
-    if not found and isinstance(activity.channel_data, dict):
+        found.add(conversation.tenant_id or extra.get("tenantId"))
+    if isinstance(activity.channel_data, dict):
         inner = activity.channel_data.get("tenant")
-        found = inner.get("id") if isinstance(inner, dict) else None
-    return found if isinstance(found, str) else ""
+        found.add(inner.get("id") if isinstance(inner, dict) else None)
+    named = {t for t in found if t}
+    if len(named) != 1:
+        return ""
+    (only,) = named
+    return only if isinstance(only, str) and only.isprintable() else ""
 
 
 def user(activity: Activity) -> UserKey:
-    """The same person in every chat of their tenant: aadObjectId where Teams gives it."""
-    person = activity.from_property
-    return UserKey(
-        "teams", tenant(activity) or activity.channel_id or "", person.aad_object_id or person.id
-    )
+    """The same person in every chat of their tenant: their Entra object id, in Teams only
+    (the key's platform is the channel's: another channel raises, never shares a key)."""
+    if activity.channel_id != CHANNEL:
+        raise Refused("this bot serves Microsoft Teams only")
+    where, person = tenant(activity), activity.from_property.aad_object_id
+    if not where or not person:
+        raise Malformed("a Teams user is known by tenant and aadObjectId")
+    return UserKey("teams", where, person)
+
+
+def removed(activity: Activity) -> bool:
+    """The app uninstalled from someone's personal scope: their progress goes with it."""
+    action = activity.action if isinstance(activity.action, str) else ""
+    return activity.type == ActivityTypes.installation_update and action.startswith("remove")
 
 
 def input_of(activity: Activity) -> Input:

@@ -17,6 +17,8 @@ from adapters import live
 from conversation.engine import Busy, Engine
 from conversation.messages import (
     Choose,
+    Command,
+    Do,
     Guidance,
     Input,
     Notice,
@@ -61,6 +63,8 @@ class TeamsBot:
                 await self._move_to_private(context)
         elif activity.type == ActivityTypes.conversation_update and request.bot_added(activity):
             await self._installed(context)
+        elif request.removed(activity) and request.is_personal(activity):
+            await self._forget(activity)
         elif activity.type == ActivityTypes.invoke:
             # No card or extension of this bot invokes it, and left unanswered the SDK would
             # answer 501: say it is not a request this bot takes.
@@ -71,6 +75,11 @@ class TeamsBot:
         nothing is said there, because the case never starts in public."""
         if request.is_personal(context.activity):
             await self._personal(context, Start())
+
+    async def _forget(self, activity: Activity) -> None:
+        """Uninstalled from their personal scope: their progress is deleted, as if they had
+        said "delete my data", and nothing is sent (the chat has no bot any more)."""
+        await self._turn(activity, request.user(activity), Do(Command.DELETE))
 
     async def _personal(self, context: TurnContext, inp: Input) -> None:
         user = request.user(context.activity)

@@ -27,6 +27,8 @@ class Call:
     body: dict[str, Any]
     created: str
     """The id this call gave back: the new activity's, or the new conversation's."""
+    authorization: str | None = None
+    """The Authorization header the bot sent (its bearer token, in production mode)."""
 
     @property
     def card(self) -> dict[str, Any] | None:
@@ -85,7 +87,7 @@ class Connector(StandIn):
         if self.refuse_create:
             return web.json_response({"error": {"code": "Forbidden"}}, status=403)
         made = f"a:private-{next(self._ids)}"
-        self._record(Call("POST", None, None, body, made))
+        self._record(Call("POST", None, None, body, made, _auth(request)))
         return web.json_response({"id": made}, status=201)
 
     async def _send(self, request: web.Request) -> web.Response:
@@ -95,7 +97,11 @@ class Connector(StandIn):
         made = f"activity-{next(self._ids)}"
         conversation = request.match_info["conversation"]
         self._offer(at, conversation, made, body)
-        self._record(Call("POST", conversation, request.match_info.get("activity"), body, made))
+        self._record(
+            Call(
+                "POST", conversation, request.match_info.get("activity"), body, made, _auth(request)
+            )
+        )
         return web.json_response({"id": made}, status=201)
 
     async def _update(self, request: web.Request) -> web.Response:
@@ -104,5 +110,10 @@ class Connector(StandIn):
         if self.refuse_update:
             return web.json_response({"error": {"code": "NotFound"}}, status=404)
         replaced = request.match_info["activity"]
-        self._record(Call("PUT", request.match_info["conversation"], replaced, body, replaced))
+        conversation = request.match_info["conversation"]
+        self._record(Call("PUT", conversation, replaced, body, replaced, _auth(request)))
         return web.json_response({"id": replaced})
+
+
+def _auth(request: web.Request) -> str | None:
+    return request.headers.get("Authorization")

@@ -1,0 +1,319 @@
+"""A real Redis Cluster (three masters, a replica each) on loopback: users on every master
+reach their guidance in the engine, the terminal and over HTTP; a burst of users on one
+master never hears "unavailable"; a master killed mid-conversation costs users one "try
+again", nothing they were told was saved is lost, and the same process carries on."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from redis.crc import key_slot
+
+from bot.bench.standins.connector import Connector
+from bot.bench.standins.slack_api import TOKEN, SlackApi
+from bot.redis_connection import client, close, replica_wait_ms
+from conversation import plaintext
+from conversation.engine import Engine
+from conversation.messages import Choose, Guidance, Outcome, Question, Start, UserKey
+from conversation.progress import Progress
+from conversation.store import REPLICA_WAIT_MS, Store
+
+from .helpers import FLOW, SAMPLE_PATHS, serving
+from .redis_servers import Cluster, Server, await_for, redis_cluster
+from .test_cli import WHOLE_PATH, run
+from .test_paths import check_guidance
+from .test_slack import SECRET, TEAM, SlackUser, guidance_of, step_of
+from .test_teams import TENANT, TeamsUser
+from .test_teams import step_of as card_step
+
+pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
+
+PATHS = list(SAMPLE_PATHS.values())
+
+
+def names_on(cluster: Cluster, tag: Callable[[str], str], master: Server, count: int) -> list[str]:
+    """`count` user names whose keys (hash tag `tag(name)`) live on `master`."""
+    found = []
+    for n in itertools.count():
+        name = f"u{n}"
+        if cluster.master_for_slot(key_slot(tag(name).encode())) == master:
+            found.append(name)
+            if len(found) == count:
+                return found
+    raise AssertionError("unreachable")
+
+
+async def walk(engine: Engine, user: UserKey, path: tuple) -> str:
+    """A whole path by clicks; the guidance's text at the end."""
+    turn = await engine.handle(user, Start())
+    for step, ids in path:
+        (q,) = [r for r in turn.replies if isinstance(r, Question)]
+        assert q.step == step
+        turn = await engine.handle(user, Choose(ids, q.token))
+    assert turn.outcome is Outcome.FINISHED
+    return plaintext.guidance(next(r for r in turn.replies if isinstance(r, Guidance)))
+
+
+@pytest.fixture
+async def cluster_store(redis_cluster: Cluster, prefix: str) -> AsyncIterator[Store]:
+    redis = client(redis_cluster.url)
+    wait = await replica_wait_ms(redis)
+    yield Store(redis, ttl_seconds=3600, prefix=prefix, replica_wait_ms=wait)
+    keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
+    for key in keys:
+        await redis.delete(key)
+    await close(redis)
+
+
+# --- a whole cluster, every master in use ----------------------------------------------------
+
+
+async def test_users_on_every_master_reach_their_guidance_and_each_answer_is_on_a_replica(
+    redis_cluster: Cluster, cluster_store: Store
+) -> None:
+    assert cluster_store.replica_wait_ms == REPLICA_WAIT_MS  # the cluster has replicas
+    # (A generous bound, so that a loaded test machine cannot make the wait lapse.)
+    patient = Store(cluster_store.redis, 3600, prefix=cluster_store.prefix, replica_wait_ms=5000)
+    engine = Engine(FLOW, patient, ttl_days=1)
+    masters = redis_cluster.masters()
+    assert len(masters) == 3
+    users = [
+        UserKey("test", "school", name)
+        for master in masters
+        for name in names_on(redis_cluster, lambda n: f"test:school:{n}", master, 2)
+    ]
+    paths = [PATHS[i % len(PATHS)] for i in range(len(users))]
+    texts = await asyncio.gather(*(walk(engine, u, p) for u, p in zip(users, paths, strict=True)))
+    for text, path in zip(texts, paths, strict=True):
+        check_guidance(text, dict(path))
+    # Every commit waited for a replica: each user's last answer is on their master's replica.
+    for user, path in zip(users, paths, strict=True):
+        key = cluster_store.key(user)
+        master = redis_cluster.master_for_slot(key_slot(key.encode()))
+        replica = redis_cluster.replica_of(master)
+        with replica.client() as r:
+            r.execute_command("READONLY")
+            copy = Progress.decode(r.get(key).decode())
+        assert copy.answers == tuple(path)
+    assert await cluster_store.ping()
+
+
+def test_the_terminal_chat_runs_on_a_cluster_for_users_on_every_master(
+    redis_cluster: Cluster, prefix: str
+) -> None:
+    for master in redis_cluster.masters():
+        (name,) = names_on(redis_cluster, lambda n: f"terminal:local:{prefix}{n}", master, 1)
+        env = {"REDIS_URL": redis_cluster.url}
+        done = run("chat", "--user", prefix + name, stdin=WHOLE_PATH, env=env)
+        assert done.returncode == 0, done.stderr
+        assert "Checklist for handling this case" in done.stdout
+
+
+async def test_serve_on_a_cluster_carries_slack_and_teams_users_on_every_master(
+    redis_cluster: Cluster,
+) -> None:
+    masters = redis_cluster.masters()
+    slack_names = [
+        names_on(redis_cluster, lambda n: f"slack:{TEAM}:U{('cl' + n).upper()}", m, 1)[0]
+        for m in masters
+    ]
+    teams_names = [
+        names_on(redis_cluster, lambda n: f"teams:{TENANT}:aad-cl{n}-00000000", m, 1)[0]
+        for m in masters
+    ]
+    settings = {
+        "REDIS_URL": redis_cluster.url,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "TEAMS_ALLOW_UNAUTHENTICATED": "1",
+        "MicrosoftAppId": "",
+    }
+    async with (
+        SlackApi() as api,
+        Connector() as connector,
+        aiohttp.ClientSession() as session,
+        serving(session, {**settings, "SLACK_API_URL": api.url}) as served,
+    ):
+        slack_users = [slack_user(session, served.url, api, "cl" + n) for n in slack_names]
+        teams_users = [
+            TeamsUser(teams_poster(session, served.url), connector, "cl" + n) for n in teams_names
+        ]
+        paths = PATHS[: len(masters)]
+        await asyncio.gather(
+            *(u.walk(p) for u, p in zip(slack_users, paths, strict=True)),
+            *(u.walk(p) for u, p in zip(teams_users, paths, strict=True)),
+        )
+        for user, path in zip(slack_users, paths, strict=True):
+            (guidance,) = guidance_of(api, user.dm)
+            check_guidance(guidance.text, dict(path))
+        for user, path in zip(teams_users, paths, strict=True):
+            sent = connector.sent_to(user.chat)
+            check_guidance(
+                next(c.text for c in sent if "checklist" in c.text.casefold()), dict(path)
+            )
+        async with session.get(f"{served.url}/readyz") as response:
+            assert response.status == 200
+    assert served.proc.returncode == 0, served.stderr
+    assert "Traceback" not in served.stderr
+
+
+def slack_user(session: aiohttp.ClientSession, url: str, api: SlackApi, name: str) -> SlackUser:
+    """A Slack user of a `serve` process: each POST waits for the bot's post that answers it."""
+    user = SlackUser(None, api, name)  # type: ignore[arg-type]
+
+    async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
+        before = len(api.posted(user.dm))
+        async with session.post(
+            f"{url}/slack/events", data=body, headers={"Content-Type": content_type, **headers}
+        ) as response:
+            status = response.status
+        await api.until(user.dm, lambda calls: len(api.posted(user.dm)) > before)
+        return status
+
+    user._post = post
+    return user
+
+
+def teams_poster(session: aiohttp.ClientSession, url: str):
+    async def post(body: dict) -> int:
+        async with session.post(f"{url}/api/messages", json=body) as response:
+            return response.status
+
+    return post
+
+
+async def test_200_users_at_once_on_one_master_never_hear_unavailable(
+    redis_cluster: Cluster, cluster_store: Store
+) -> None:
+    """redis-py's cluster client has no waiting pool: past its per-node limit a command fails
+    at once. The benchmark's 200 users, all on one master, each walking a whole path at once,
+    must all finish (with redis-py's default of 100 connections a node, they do not)."""
+    engine = Engine(FLOW, cluster_store, ttl_days=1)
+    master = redis_cluster.masters()[0]
+    names = names_on(redis_cluster, lambda n: f"test:school:{n}", master, 200)
+    paths = [PATHS[i % len(PATHS)] for i in range(len(names))]
+    results = await asyncio.gather(
+        *(walk(engine, UserKey("test", "school", n), p) for n, p in zip(names, paths, strict=True)),
+        return_exceptions=True,
+    )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert not failures, {type(f).__name__ for f in failures}
+
+
+# --- a master dies ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with redis_cluster(tmp_path) as cluster:
+        yield cluster
+
+
+async def test_a_master_killed_mid_conversation_costs_one_try_again_and_nothing_else(
+    own_cluster: Cluster,
+) -> None:
+    cluster = own_cluster
+    doomed, other = cluster.masters()[:2]
+    alice_name = names_on(cluster, lambda n: f"slack:{TEAM}:U{('f' + n).upper()}", doomed, 1)[0]
+    carol_name = names_on(cluster, lambda n: f"slack:{TEAM}:U{('f' + n).upper()}", other, 1)[0]
+    bob_name = names_on(cluster, lambda n: f"teams:{TENANT}:aad-f{n}-00000000", doomed, 1)[0]
+    settings = {
+        "REDIS_URL": cluster.url,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "TEAMS_ALLOW_UNAUTHENTICATED": "1",
+        "MicrosoftAppId": "",
+    }
+    async with (
+        SlackApi() as api,
+        Connector() as connector,
+        aiohttp.ClientSession() as session,
+        serving(session, {**settings, "SLACK_API_URL": api.url}) as served,
+    ):
+        alice = slack_user(session, served.url, api, "f" + alice_name)
+        carol = slack_user(session, served.url, api, "f" + carol_name)
+        bob = TeamsUser(teams_poster(session, served.url), connector, "f" + bob_name)
+        for text in ("hi", "start", "1", "continue"):
+            await alice.say(text)
+            await carol.say(text)
+        await bob.install()
+        for ids in (("start",), ("affected",), ("continue",)):
+            assert await bob.answer(*ids) == 201
+        slack_question, teams_card = alice.question(), bob.question()
+        assert step_of(slack_question) == card_step(teams_card) == "perpetrator"
+        unavailable = FLOW.notices["unavailable"]
+
+        async def ready() -> int:
+            async with session.get(f"{served.url}/readyz") as response:
+                return response.status
+
+        doomed.kill()
+        died = time.monotonic()
+        # Told at once, within 3 s, and nothing changed.
+        started = time.monotonic()
+        assert await alice.answer("pupil", message=slack_question) == 200
+        assert api.posted(alice.dm)[-1].text == unavailable.replace("**", "")
+        assert time.monotonic() - started < 3
+        started = time.monotonic()
+        assert await bob.answer("parent", card=teams_card) == 201
+        assert connector.sent_to(bob.chat)[-1].text == unavailable
+        assert time.monotonic() - started < 3
+        started = time.monotonic()
+        assert await ready() == 503  # a slot with no master
+        assert time.monotonic() - started < 3
+
+        # The replica is promoted; the same process carries on: the same click again.
+        while True:
+            await alice.answer("pupil", message=slack_question)
+            if step_of(alice.question()) == "criteria":
+                break
+            assert time.monotonic() - died < 30, "no turn worked 30 s after the master died"
+            await asyncio.sleep(0.1)
+        recovered = time.monotonic() - died
+        print(f"\nmaster killed -> first turn that works again: {recovered:.2f} s")
+        ready_after = await await_for_status(ready, 200, 15)
+        print(f"master killed -> /readyz 200 again: {recovered + ready_after:.2f} s")
+        assert await bob.answer("parent", card=teams_card) == 201
+        assert card_step(bob.question()) == "criteria"
+        await carol.answer("staff")
+        assert step_of(carol.question()) == "criteria"
+
+        # Nothing the users were told was saved is lost.
+        check = client(cluster.url)
+        for key, want in (
+            (alice.key, ("welcome", "role", "support", "perpetrator")),
+            (bob.key, ("welcome", "role", "support", "perpetrator")),
+        ):
+            raw = await check.get(f"hb:{{{key.platform}:{key.workspace}:{key.user}}}")
+            assert tuple(s for s, _ in Progress.decode(raw.decode()).answers) == want
+        await close(check)
+
+        # The old master comes back, as a replica of the new one: nothing changes.
+        doomed.start()
+        await await_for(
+            lambda: doomed.info("replication").get("master_link_status") == "up",
+            "the old master to rejoin as a replica",
+        )
+        assert doomed.info("replication")["role"] == "slave"
+        assert await ready() == 200
+        await alice.answer("yes")
+        assert step_of(alice.question()) == "police"
+        assert await bob.answer("yes") == 201
+        assert card_step(bob.question()) == "police"
+    assert served.proc.returncode == 0, served.stderr
+    assert "Traceback" not in served.stderr
+
+
+async def await_for_status(ready, status: int, seconds: float) -> float:
+    started = time.monotonic()
+    while await ready() != status:
+        assert time.monotonic() - started < seconds, f"/readyz never {status}"
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
