@@ -622,7 +622,7 @@ def malformed_slack(draw: st.DrawFn, scene: SlackScene) -> tuple[bytes, str | No
     return body, content_type
 
 
-@hostile(420, 880)
+@hostile(420, 800)
 @given(data=st.data())
 def test_a_signed_but_malformed_slack_request_gets_a_4xx_and_changes_nothing(
     servers: Servers, slack_scene: SlackScene, data: st.DataObject

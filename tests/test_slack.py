@@ -595,6 +595,21 @@ def _malformed() -> dict[str, tuple[bytes, str]]:
         ),
         "a slash command with no user": (b"command=%2Freport-harassment&team_id=T", form),
         **{
+            f"a slash command whose response_url is {where!r}": (
+                urlencode(
+                    {
+                        "command": "/report-harassment",
+                        "user_id": "UX",
+                        "team_id": TEAM,
+                        "channel_id": "C0GENERAL",
+                        "response_url": where,
+                    }
+                ).encode(),
+                form,
+            )
+            for where in ("Inf", "", "ftp://hooks.slack.com/x", "https://")
+        },
+        **{
             f"ticks of {shape!r}": (urlencode({"payload": _submit(shape)}).encode(), form)
             for shape in ([1], "abc", {}, [None], [{"value": 1}], None)
         },
