@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("--user", default="local", help="whose progress to use (default: local)")
     chat.add_argument("--school", help="talk as staff of this school id (see SCHOOL_CONFIG)")
     commands.add_parser("diagram", help="print the state machine as Mermaid")
+    preview = commands.add_parser("preview", help="write every message as an HTML page")
+    preview.add_argument("--out", default="preview.html", help="where to write the page")
+    preview.add_argument(
+        "--school", metavar="FILE", help="with this school file's details (its first school)"
+    )
     serve = commands.add_parser("serve", help="serve Slack and Teams over HTTP")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=_port(os.environ.get("PORT")))
@@ -41,6 +46,23 @@ def main(argv: list[str] | None = None) -> int:
         from conversation import flow, machine
 
         print(machine.mermaid(flow.load()))
+        return 0
+    if args.command == "preview":
+        from pathlib import Path
+
+        from conversation import flow, school
+        from conversation.school_flow import apply as school_view
+
+        from .preview import write
+
+        seen = flow.load()
+        try:
+            if args.school:
+                seen = school_view(seen, school.load(Path(args.school)).all()[0])
+            print(write(seen, Path(args.out)))
+        except (FileNotFoundError, school.SchoolError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "bench":
         from pathlib import Path

@@ -48,6 +48,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from adapters import slack, teams
+from adapters.slack import blocks as slack_blocks
+from adapters.teams import cards as teams_cards
 from bot.bench.standins.connector import Call as TeamsCall
 from bot.bench.standins.slack_api import Call as SlackCall
 from bot.web import MAX_BODY
@@ -335,8 +337,27 @@ def pointer_of(servers: Servers, user: SlackUser | TeamsUser) -> bytes:
 
 def pointer_to(token: str, ref: str) -> bytes:
     """The pointer's value for the question with `token`, posted at `ref`: the question's
-    version (the token's last part) orders the pointers."""
-    return f"{token.rpartition('.')[2]}|{ref}".encode()
+    version (the token's last part) orders the pointers, and ends the reference too, so that
+    a question asked again knows the older message shows the same question."""
+    version = token.rpartition(".")[2]
+    return f"{version}|{ref}\n{version}".encode()
+
+
+def closing(calls: list, before: bytes | None) -> list:
+    """The calls less those closing the question the pointer named before (a question asked
+    again closes its older message), which must be the only ones of their kind."""
+    where = (before or b"").decode().partition("|")[2].split("\n")
+    kept = []
+    for call in calls:
+        if getattr(call, "method", "") == "chat.update":
+            assert call.args["text"] == slack_blocks.CLOSED and call.args["ts"] == where[1]
+        elif getattr(call, "method", "") == "PUT":
+            assert call.body["summary"] == teams_cards.CLOSED
+            assert (call.conversation, call.activity_id) == (where[0], where[1])
+        else:
+            kept.append(call)
+    assert len(calls) - len(kept) <= 1
+    return kept
 
 
 # --- Slack: signing, sending, and the conversations under attack ------------------------------
@@ -601,7 +622,7 @@ def malformed_slack(draw: st.DrawFn, scene: SlackScene) -> tuple[bytes, str | No
     return body, content_type
 
 
-@hostile(440, 880)
+@hostile(440, 800)
 @given(data=st.data())
 def test_a_signed_but_malformed_slack_request_gets_a_4xx_and_changes_nothing(
     servers: Servers, slack_scene: SlackScene, data: st.DataObject
@@ -698,7 +719,7 @@ def test_a_wrong_slack_click_is_answered_politely_in_the_dm_and_changes_nothing(
         if kind in ("tick", "other button"):  # acknowledged, and nothing else
             watch.nothing()
             continue
-        notice, question = watch.slack()
+        notice, question = closing(watch.slack(), watch.before.get(pointer_of(servers, user)))
         assert notice.method == question.method == "chat.postMessage"
         assert notice.channel == question.channel == user.dm
         assert notice.text in {slack.render(Notice(t))[0] for t in POLITE}
@@ -727,7 +748,7 @@ def test_odd_unicode_typed_in_the_dm_or_after_the_command_is_answered_politely(
         # "payload" anywhere in a form once made Bolt read the whole command as empty.
         body = to_form({**user.command_form(channel), "text": f"{text} payload"})
         assert slack_post(servers, body, FORM, signed(body)).status == 200
-        calls = watch.slack()
+        calls = closing(watch.slack(), watch.before.get(pointer_of(servers, user)))
         assert len(calls) == (3 if channel == user.dm else 4)
         assert calls[0].method == "conversations.open" and calls[0].args["users"] == user.id
         if channel != user.dm:  # only "I've sent you a direct message", only to them
@@ -741,7 +762,7 @@ def test_odd_unicode_typed_in_the_dm_or_after_the_command_is_answered_politely(
         event = user.event(text)
         body = to_json(event)
         assert slack_post(servers, body, JSON, signed(body)).status == 200
-        notice, question = watch.slack()
+        notice, question = closing(watch.slack(), watch.before.get(pointer_of(servers, user)))
         said = "long" if typed.read(FLOW.step(step), text).long else "unclear"
         assert notice.text == slack.render(Notice(NOTICES[said]))[0]
         event_id = event["event_id"].encode()
@@ -1011,14 +1032,15 @@ def test_a_wrong_teams_submit_is_answered_politely_in_the_chat_and_changes_nothi
     body = to_json(activity)
     watch = Watch.start(servers)
     assert teams_post(servers.teams, body).status == 201
-    notice, card = watch.teams()
+    notice, card = closing(watch.teams(), watch.before.get(pointer_of(servers, user)))
     assert notice.conversation == card.conversation == user.chat
     assert notice.method == card.method == "POST" and notice.text in POLITE
     assert teams_step(card) == step and card_token(card) == token
     (seen,), changed = deliveries(watch.changes())  # marked delivered, once
     assert seen == servers.engine.store.deliveries_key(user.key).encode()
     pointer = pointer_of(servers, user)
-    moved_to = pointer_to(token, f"{user.chat}\n{card.created}")
+    card_id = actions(card.card)[0]["data"][teams_cards.CARD_ID]
+    moved_to = pointer_to(token, f"{user.chat}\n{card.created}\n{card_id}")
     assert changed == {pointer: (watch.before.get(pointer), moved_to)}
     assert watch.logged() == []
     again = Watch.start(servers)  # Teams re-sends an activity it saw no answer to

@@ -21,6 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from adapters import slack
 from adapters.slack import SlackSettings
+from adapters.slack import blocks as slack_blocks
 from adapters.slack.settings import SCOPES
 from bot.bench.standins.slack_api import TOKEN, Call, SlackApi
 from bot.config import Settings
@@ -385,11 +386,39 @@ async def test_a_click_on_an_old_question_changes_nothing_and_shows_the_current_
     await alice.answer("start")
     await alice.answer("affected")
     state, updates = await redis.get(store.key(alice.key)), len(api.updates())
+    support = alice.question()
     assert await alice.answer("start", message=welcome) == 200
     assert await redis.get(store.key(alice.key)) == state
     notice, current = api.posted(alice.dm)[-2:]
     assert notice.text == NOTICES["stale"] and step_of(current) == "support"
-    assert len(api.updates()) == updates
+    # The support question asked again: its older message is closed, the new one is live.
+    (close,) = api.updates()[updates:]
+    assert close.args["ts"] == support.response["ts"] and close.args["text"] == slack_blocks.CLOSED
+    assert "actions" not in json.dumps(close.args["blocks"])
+
+
+def live_questions(api: SlackApi, dm: str) -> list[str]:
+    """The ts of every question in the DM still showing buttons, once updates are applied."""
+    latest = {c.response["ts"]: c.blocks for c in api.posted(dm)}
+    for update in api.updates(dm):
+        latest[update.args["ts"]] = update.args["blocks"]
+    return [ts for ts, blocks in latest.items() if any(b["type"] == "actions" for b in blocks)]
+
+
+async def test_a_question_asked_again_or_left_by_back_is_closed(
+    alice: SlackUser, api: SlackApi
+) -> None:
+    """One live question at a time: "help", something unclear, "back" and "restart" each
+    close the question message they leave, and an answered one keeps its answer."""
+    await alice.say("hi")
+    await alice.answer("start")
+    for text in ("help", "zebra", "back", "restart"):
+        posted = len(api.posted(alice.dm))
+        assert await alice.say(text) == 200
+        await api.until(alice.dm, lambda _, n=posted: len(api.posted(alice.dm)) > n)
+        assert live_questions(api, alice.dm) == [alice.question().response["ts"]], text
+    (answered,) = [u for u in api.updates(alice.dm) if u.args["text"] == "Welcome: Start"]
+    assert answered.args["ts"] not in [u.args["ts"] for u in api.updates(alice.dm)[1:]]
 
 
 async def test_a_double_click_counts_once(
@@ -565,6 +594,21 @@ def _malformed() -> dict[str, tuple[bytes, str]]:
             form,
         ),
         "a slash command with no user": (b"command=%2Freport-harassment&team_id=T", form),
+        **{
+            f"a slash command whose response_url is {where!r}": (
+                urlencode(
+                    {
+                        "command": "/report-harassment",
+                        "user_id": "UX",
+                        "team_id": TEAM,
+                        "channel_id": "C0GENERAL",
+                        "response_url": where,
+                    }
+                ).encode(),
+                form,
+            )
+            for where in ("Inf", "", "ftp://hooks.slack.com/x", "https://")
+        },
         **{
             f"ticks of {shape!r}": (urlencode({"payload": _submit(shape)}).encode(), form)
             for shape in ([1], "abc", {}, [None], [{"value": 1}], None)

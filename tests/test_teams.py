@@ -24,6 +24,7 @@ from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
 
 from adapters import teams
 from adapters.teams import TeamsSettings
+from adapters.teams import cards as teams_cards
 from adapters.teams import request as teams_request
 from bot.__main__ import main as cli
 from bot.bench.standins.connector import Call, Connector
@@ -97,9 +98,24 @@ class TeamsUser:
 
     def question(self) -> Call:
         """The newest question card in the 1:1 chat: the one with buttons."""
-        cards = [c for c in self.connector.sent_to(self.chat) if c.card and actions(c.card)]
+        cards = [c for c in self.connector.sent_to(self.chat) if is_question(c)]
         assert cards, "no question card was sent"
         return cards[-1]
+
+    def checklist(self) -> Call:
+        """The newest checklist card in the 1:1 chat."""
+        cards = [c for c in self.connector.sent_to(self.chat) if is_checklist(c)]
+        assert cards, "no checklist was sent"
+        return cards[-1]
+
+    async def copy_as_text(self) -> Call:
+        """Press the checklist's "Copy as text": what arrives is the one text message."""
+        (button,) = actions(self.checklist().card)
+        assert button["title"] == teams_cards.COPY_AS_TEXT
+        before = len(self.connector.calls)
+        assert await self.post(self.activity(value=button["data"], text="")) == 201
+        (text,) = self.connector.calls[before:]
+        return text
 
     def submit(self, *ids: str, card: Call | None = None) -> dict:
         """The activity for a click on a button, or for ticking options and pressing Continue."""
@@ -125,6 +141,22 @@ class TeamsUser:
 
 def actions(card: dict) -> list[dict]:
     return [a for block in card["body"] if block["type"] == "ActionSet" for a in block["actions"]]
+
+
+def is_checklist(call: Call) -> bool:
+    return bool(call.card) and any(a["data"].get(teams_cards.AS_TEXT) for a in actions(call.card))
+
+
+def is_question(call: Call) -> bool:
+    return bool(call.card) and bool(actions(call.card)) and not is_checklist(call)
+
+
+def live_cards(connector: Connector, chat: str) -> list[Call]:
+    """The question cards in a chat that still have buttons, once every update is applied."""
+    latest = {c.created: c for c in connector.sent_to(chat) if c.card}
+    for update in connector.updates(chat):
+        latest[update.activity_id] = update
+    return [c for c in latest.values() if is_question(c)]
 
 
 def choice_set(card: dict) -> dict | None:
@@ -211,26 +243,38 @@ async def test_a_whole_path_by_buttons_ends_with_the_checklist_in_the_1to1_chat(
     path = SAMPLE_PATHS[name]
     await alice.walk(path)
     sent = connector.sent_to(alice.chat)
-    asked = [step_of(c) for c in sent if c.card and actions(c.card)]
+    asked = [step_of(c) for c in sent if is_question(c)]
     assert asked == [*expected_steps(dict(path)), "summary"]
 
     # Every answered card was replaced in place by the answer, without buttons.
     updates = connector.updates(alice.chat)
     assert [u.activity_id for u in updates] == [c.created for c in sent if c.card][: len(path)]
+    assert [step_of(c) for c in live_cards(connector, alice.chat)] == ["summary"]
     for update, (step, ids) in zip(updates, path, strict=True):
         assert not actions(update.card)
         labels = [o.label for o in FLOW.step(step).options if o.id in ids]
         assert all(label in words(update) for label in labels)
 
-    # The checklist: a card plus its text, in the 1:1 chat, with its links.
-    (guidance,) = [c for c in sent if c.card and c.text]
-    check_guidance(guidance.text, dict(path))
+    # The checklist arrives once: a card, with a short plain-text summary, and no text.
+    (guidance,) = [c for c in sent if is_checklist(c)]
+    assert [c for c in sent if len(c.text) > 500] == []
+    assert not guidance.text and guidance.body["summary"].startswith(
+        guidance.card["body"][0]["text"]
+    )
+    assert len(guidance.body["summary"]) < 100
     card_text = words(guidance)
     assert (
         "[Police.uk](https://www.police.uk/pu/contact-the-police/report-a-crime-incident/)"
         in card_text
     )
     assert "https://www.npcc.police.uk/" in card_text
+
+    # "Copy as text": the same checklist as one plain-text message, its line breaks kept.
+    copied = await alice.copy_as_text()
+    assert copied.body["textFormat"] == "plain" and not copied.card
+    check_guidance(copied.text, dict(path))
+    assert "\n\n[ ] Police involvement\n" in copied.text
+    assert [step_of(c) for c in live_cards(connector, alice.chat)] == ["summary"]
     assert connector.created() == []  # no other conversation was opened
     check_cards(connector)
 
@@ -247,11 +291,75 @@ async def test_typed_answers_work_and_update_the_card_they_answer(
     assert step_of(alice.question()) == "calls"
     await alice.say("next")
     await alice.say("ok")
-    sent = connector.sent_to(alice.chat)
-    guidance = next(c for c in sent if c.card and c.text)
-    assert "As the perpetrator is not known, report the content" in guidance.text
+    assert "As the perpetrator is not known, report the content" in words(alice.checklist())
     assert step_of(alice.question()) == "summary"
     assert len(connector.updates(alice.chat)) == len(typed) + 2
+
+
+async def test_a_greeting_after_the_install_welcome_leaves_one_live_card(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    """Teams shows the welcome on install, and people then type "hi": whatever the bot
+    answers, the welcome card does not keep a live Start button beside a second one."""
+    assert await alice.install() == 201
+    welcome = alice.question()
+    assert await alice.say("hi") == 201
+    (live,) = live_cards(connector, alice.chat)
+    assert live.created != welcome.created and live.created == alice.question().created
+    (changed,) = connector.updates(alice.chat)
+    assert changed.activity_id == welcome.created and not actions(changed.card)
+    for text in ("hello", "help", "what is this"):  # and so on, at any step
+        assert await alice.say(text) == 201
+        assert live_cards(connector, alice.chat) == [alice.question()]
+    check_cards(connector)
+
+
+async def test_back_and_restart_close_the_card_they_leave(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    await alice.install()
+    await alice.answer("start")
+    await alice.answer("handling")
+    for text in ("back", "restart", "1"):
+        assert await alice.say(text) == 201
+        assert live_cards(connector, alice.chat) == [alice.question()], text
+    assert step_of(alice.question()) == "role"
+
+
+async def test_a_click_without_reply_to_id_replaces_the_card_it_came_from(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    """Some clients (Web Chat) send no replyToId: the card is found from its submit data."""
+    await alice.install()
+    welcome = alice.question()
+    click = alice.submit("start")
+    del click["replyToId"]
+    assert await alice.post(click) == 201
+    (update,) = connector.updates(alice.chat)
+    assert update.activity_id == welcome.created and "Start" in words(update)
+    assert live_cards(connector, alice.chat) == [alice.question()]
+
+
+async def test_a_click_on_the_older_of_two_live_cards_without_reply_to_id_replaces_neither(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    """Two live cards of one question (the older could not be closed): a click on the older,
+    carrying no replyToId, must not put its answer on the newer card."""
+    await alice.install()
+    await alice.answer("start")
+    older = alice.question()
+    connector.refuse_update = True  # the older card cannot be closed
+    await alice.say("help")
+    newer = alice.question()
+    assert newer.created != older.created and step_of(newer) == step_of(older) == "role"
+    connector.refuse_update = False
+    updates = len(connector.updates(alice.chat))
+
+    click = alice.submit("affected", card=older)
+    del click["replyToId"]
+    assert await alice.post(click) == 201
+    assert connector.updates(alice.chat)[updates:] == []  # both left as they were
+    assert step_of(alice.question()) == "support"  # and the answer counted
 
 
 @pytest.mark.parametrize("greeting", ["hi", "Hello!", "hey", "good morning"])
@@ -297,6 +405,19 @@ async def test_send_it_again_and_delete_my_answers(
     assert await stored(redis, prefix) == []  # nothing at all is left for this user
 
 
+async def test_copy_as_text_after_starting_again_is_stale_and_sends_no_checklist(
+    alice: TeamsUser, connector: Connector
+) -> None:
+    await alice.walk(SAMPLE_PATHS["for a colleague who is the head"])
+    checklist = alice.checklist()
+    await alice.answer("restart")
+    before = len(connector.sent_to(alice.chat))
+    (button,) = actions(checklist.card)
+    assert await alice.post(alice.activity(value=button["data"], text="")) == 201
+    notice, current = connector.sent_to(alice.chat)[before:]
+    assert notice.text == NOTICES["stale"] and step_of(current) == "welcome"
+
+
 async def test_if_a_card_cannot_be_updated_the_conversation_still_goes_on(
     alice: TeamsUser, connector: Connector
 ) -> None:
@@ -330,7 +451,7 @@ async def test_a_start_in_a_channel_moves_to_a_1to1_chat_and_says_nothing_else_t
     for step, ids in SAMPLE_PATHS["staff and parent, every kind of abuse"][1:]:
         assert step_of(alice.question()) == step
         await alice.answer(*ids)
-    assert any("checklist" in (c.text or "") for c in connector.sent_to(private))
+    assert alice.checklist().conversation == private
 
     in_room = [c for c in connector.calls if c.conversation == room]
     assert [(c.method, c.text, c.card) for c in in_room] == [("POST", teams.MOVED_PRIVATE, None)]
@@ -406,6 +527,8 @@ def _malformed(service_url: str) -> dict[str, Any]:
         },
         "a token that is not a string": {**good, "value": {"token": 12, "option": "start"}},
         "an option that is not a string": {**good, "value": {"token": "1-1", "option": ["a"]}},
+        "a card id that is not a string": {**good, "value": {"token": "1-1", "card": 7}},
+        "a copy request that is not a string": {**good, "value": {"token": "1-1", "as": [1]}},
         "a bad timestamp": {**good, "timestamp": "yesterday"},
         "a text that is a list": {**good, "text": ["hi"]},
         "a text that is a number": {**good, "text": 1},  # would read as the first option
@@ -451,13 +574,17 @@ async def test_a_click_on_an_old_card_changes_nothing_and_shows_the_current_ques
     await alice.answer("start")
     await alice.answer("affected")
     state = await redis.get(store.key(alice.key))
-    calls = len(connector.calls)
+    calls, support = len(connector.calls), alice.question()
 
     assert await alice.answer("start", card=welcome) == 201
     assert await redis.get(store.key(alice.key)) == state
-    notice, current = connector.calls[calls:]
+    notice, current = [c for c in connector.calls[calls:] if c.method == "POST"]
     assert notice.text == NOTICES["stale"] and step_of(current) == "support"
-    assert connector.updates(alice.chat)[-1].activity_id != welcome.created
+    # The support question asked again: its older card is closed, the new one is the live one.
+    (close,) = [c for c in connector.calls[calls:] if c.method == "PUT"]
+    assert close.activity_id == support.created and close.activity_id != welcome.created
+    assert not actions(close.card) and close.body["summary"] == teams_cards.CLOSED
+    assert live_cards(connector, alice.chat) == [current]
 
 
 async def test_a_double_click_counts_once(
@@ -471,7 +598,7 @@ async def test_a_double_click_counts_once(
     assert await alice.answer("handling", card=role) == 201
     assert await redis.get(store.key(alice.key)) == state
     assert [u.activity_id for u in connector.updates(alice.chat)].count(role.created) == 1
-    assert connector.calls[-2].text == NOTICES["stale"]
+    assert connector.sent_to(alice.chat)[-2].text == NOTICES["stale"]
     assert [step_of(c) for c in connector.sent_to(alice.chat) if c.card and actions(c.card)] == [
         "welcome",
         "role",
@@ -591,7 +718,10 @@ async def test_choose_all_that_apply_on_the_sdk_test_adapter(engine: Engine) -> 
     notice, again = drain(adapter)
     assert notice.text == NOTICES["exclusive"].format(option="Not known")
     assert again.attachments[0].content["body"][0]["text"] == "Relevant policy"
-    assert len(adapter.updated_activities) == replaced  # nothing was answered
+    # Nothing was answered: the question asked again closes its older card.
+    (close,) = adapter.updated_activities[replaced:]
+    assert close.summary == teams_cards.CLOSED and not actions(close.attachments[0].content)
+    replaced += 1
 
     await adapter.receive_activity(ticked("pupil,parent"))
     (update,) = adapter.updated_activities[replaced:]
@@ -714,8 +844,7 @@ async def test_serve_carries_a_user_through_a_path_over_the_bot_framework_protoc
             bob._post = post
             path = SAMPLE_PATHS["a pupil, sexual harassment, police not sure"]
             await bob.walk(path)
-            guidance = next(c for c in connector.sent_to(bob.chat) if "checklist" in c.text)
-            check_guidance(guidance.text, dict(path))
+            check_guidance((await bob.copy_as_text()).text, dict(path))
     finally:
         await redis.delete(*[k async for k in redis.scan_iter(f"hb:{{teams:{TENANT}:{bob.aad}}}*")])
     assert "TEAMS_ALLOW_UNAUTHENTICATED=1" in served.stderr  # the start-up warning

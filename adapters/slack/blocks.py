@@ -108,6 +108,16 @@ def answered_blocks(a: Answered) -> tuple[str, list[dict[str, Any]]]:
     return text, _dicts([_section(f"*{_mrkdwn(a.title)}*\n✓ {_mrkdwn(chosen)}")])
 
 
+CLOSED = "This question is closed: answer the newest one below."
+
+
+@lru_cache(maxsize=1)
+def closed_blocks() -> tuple[str, list[dict[str, Any]]]:
+    """An older question, once the same or a newer one is posted below it: no live buttons
+    are left behind."""
+    return CLOSED, _dicts([ContextBlock(elements=[MarkdownTextObject(text=f"_{CLOSED}_")])])
+
+
 CHOOSE_ALL = "Choose all that apply, then press *Continue*."
 
 

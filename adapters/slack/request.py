@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncBoltContext
@@ -96,6 +96,10 @@ def read(text: str, content_type: str) -> dict[str, Any]:
         raise Malformed("is_enterprise_install must be true or false")
     if not form["command"].startswith("/"):
         raise Malformed("a slash command starts with /")
+    where = urlsplit(form["response_url"])
+    if where.scheme not in ("https", "http") or not where.hostname:
+        # The one-line "I've sent you a direct message" is posted there.
+        raise Malformed("a slash command's response_url must be an http(s) URL")
     return form
 
 

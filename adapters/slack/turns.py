@@ -16,9 +16,9 @@ from slack_bolt.async_app import AsyncBoltContext
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters import live
 from conversation.engine import Busy, Engine
 from conversation.messages import (
-    Answered,
     Deliver,
     Input,
     Question,
@@ -28,7 +28,7 @@ from conversation.messages import (
 )
 from conversation.store import StoreUnavailable
 
-from .blocks import answered_blocks
+from .blocks import answered_blocks, closed_blocks
 from .lead import Courier, render
 from .request import user
 
@@ -78,14 +78,21 @@ class Turns:
             log.warning("slack turn unavailable", extra={"error": type(exc).__name__})
             await self._post(dm, self.engine.notice("unavailable"))
             return
-        question = None
+        # One live question: the one answered shows the answer, and a question asked again
+        # (or another one, after "back" or "restart") closes the newest one above it.
+        question, change = None, None
         if turn.answered:
-            question = clicked or await self.engine.store.recall_message(user)
-        # The answer shown in place and the replies posted after it are independent calls,
-        # so they go out together: a turn costs one Slack round trip, not two.
+            question = clicked or live.read(await self.engine.store.recall_message(user))[0]
+            change = answered_blocks(turn.answered)
+        elif any(isinstance(r, Question) for r in turn.replies):
+            newest, version = live.read(await self.engine.store.recall_message(user))
+            if live.closes(turn, version):
+                question, change = newest, closed_blocks()
+        # The change in place and the replies posted after it are independent calls, so
+        # they go out together: a turn costs one Slack round trip, not two.
         posting = self._post_all(user, dm, turn.replies)
-        if question and turn.answered:
-            await asyncio.gather(self._replace(question, turn.answered), posting)
+        if question and change:
+            await asyncio.gather(self._replace(question, *change), posting)
         else:
             await posting
         await self._deliver(user, dm, turn.deliveries)
@@ -108,7 +115,7 @@ class Turns:
         for reply in replies:
             ts = await self._post(dm, reply)
             if isinstance(reply, Question) and ts:
-                posted = reply, f"{dm}\n{ts}"
+                posted = reply, live.place(f"{dm}\n{ts}", reply)
         if posted:
             await self.engine.store.remember_message(user, *posted)
 
@@ -119,11 +126,10 @@ class Turns:
         )
         return response.get("ts")
 
-    async def _replace(self, message: str, answered: Answered) -> None:
-        """Show the answer in place of its question. Only cosmetic, so a refusal (the
-        message was deleted, say) must not stop the next question being sent."""
+    async def _replace(self, message: str, text: str, blocks: list[dict]) -> None:
+        """Change a question in place. Only cosmetic, so a refusal (the message was
+        deleted, say) must not stop the next question being sent."""
         channel, _, ts = message.partition("\n")
-        text, blocks = answered_blocks(answered)
         try:
             await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         except API_ERRORS as exc:

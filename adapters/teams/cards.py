@@ -1,10 +1,14 @@
 """Rendering: the engine's neutral replies as Bot Framework activities and Adaptive Cards.
 
-Cards are plain dicts of schema 1.4; the input ids drawn here are the ones `request` reads.
+Cards are plain dicts of schema 1.4; the input ids and submit data drawn here are the ones
+`request` reads. Every card built here is checked by Microsoft's own Adaptive Cards library
+(tests/test_cards.py), and drawn by it in `python -m bot preview`.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory
@@ -19,18 +23,71 @@ CARD_VERSION = "1.4"
 
 MULTI_INPUT = "options"
 """The id of the "choose all that apply" Input.ChoiceSet; its value arrives comma-separated."""
+MULTI_LABEL = "Choose all that apply"
+"""Microsoft's library refuses a required input without a label (the card is drawn blank),
+and screen readers read it out."""
+
+CARD_ID = "card"
+"""Submit data naming the card a click came from, for clients that send no replyToId."""
+AS_TEXT = "as"
+"""Submit data of the checklist's "Copy as text" button (value "text")."""
+COPY_AS_TEXT = "Copy as text"
+RESEND = "resend"
+"""The final step's option that sends the checklist again: "Copy as text" asks for it as text."""
+CLOSED = "This question is closed: answer the newest one below."
+
+
+def new_card_id() -> str:
+    """A question card's own name (random, says nothing about the case)."""
+    return secrets.token_hex(6)
+
+
+def activities(
+    replies: Iterable[Reply], other: Callable[[Reply], Activity] | None = None
+) -> list[tuple[Activity, str | None]]:
+    """Each reply as an activity, with the card id of each question card (else None).
+    `other` draws the replies that are neither a question nor the checklist (the telling
+    of the lead draws its own); by default they are notices.
+
+    The checklist comes just before the final question and carries its token, so that its
+    "Copy as text" button asks for the checklist of this very conversation."""
+    replies = list(replies)
+    out: list[tuple[Activity, str | None]] = []
+    for i, reply in enumerate(replies):
+        if isinstance(reply, Question):
+            card_id = new_card_id()
+            out.append((question_activity(reply, card_id), card_id))
+        elif isinstance(reply, Guidance):
+            after = next((r for r in replies[i + 1 :] if isinstance(r, Question)), None)
+            out.append((guidance_activity(reply, after.token if after else None), None))
+        else:
+            out.append((other(reply) if other else notice(reply), None))
+    return out
 
 
 def as_activity(reply: Reply) -> Activity:
-    if isinstance(reply, Question):
-        return _card(question_card(reply), plaintext.question(reply))
-    if isinstance(reply, Guidance):
-        # The checklist to keep: a card to read, and the same as text to copy, search
-        # and forward, with every link written out.
-        message = _card(guidance_card(reply), plaintext.strip_bold(reply.title))
-        message.text = plaintext.guidance(reply)
-        return message
-    return notice(reply)
+    """One reply on its own (a checklist without a following question has no copy button)."""
+    ((activity, _),) = activities([reply])
+    return activity
+
+
+def question_activity(q: Question, card_id: str = "") -> Activity:
+    return _card(question_card(q, card_id), plaintext.question(q))
+
+
+def guidance_activity(g: Guidance, token: str | None = None) -> Activity:
+    """The checklist, once, as a card. Its plain-text summary is short on purpose: the whole
+    checklist as text (about 3,000 characters) is what a person asks for with the button."""
+    summary = plaintext.strip_bold(g.title)
+    return _card(guidance_card(g, token), f"{summary}: open this message to read it.")
+
+
+def guidance_text(g: Guidance) -> Activity:
+    """The checklist as text to copy, search and forward, with every link written out. Plain
+    text, so that clients keep its line breaks and link nothing by guesswork."""
+    message = MessageFactory.text(plaintext.guidance(g))
+    message.text_format = TextFormatTypes.plain
+    return message
 
 
 def notice(reply: Notice) -> Activity:
@@ -50,14 +107,19 @@ def _card(card: dict[str, Any], summary: str) -> Activity:
 
 def answered(activity_id: str, reply: Answered) -> Activity:
     """The answered question, in place of its card: the choice, and no buttons."""
-    chosen = ", ".join(reply.chosen)
-    card = _adaptive(
-        [
-            _text(reply.title, weight="Bolder"),
-            _text(f"✓ {chosen}", color="Good"),
-        ]
-    )
-    message = _card(card, f"{plaintext.strip_bold(reply.title)}: {chosen}")
+    message = _card(answered_card(reply), answered_summary(reply))
+    message.id = activity_id
+    return message
+
+
+def answered_summary(reply: Answered) -> str:
+    return f"{plaintext.strip_bold(reply.title)}: {', '.join(reply.chosen)}"
+
+
+def closed(activity_id: str) -> Activity:
+    """An older question card, once the same or a newer question is shown below it: no live
+    buttons are left behind to answer the wrong card."""
+    message = _card(closed_card(), CLOSED)
     message.id = activity_id
     return message
 
@@ -65,15 +127,17 @@ def answered(activity_id: str, reply: Answered) -> Activity:
 # --- Adaptive Cards ---------------------------------------------------------------------
 
 
-def question_card(q: Question) -> dict[str, Any]:
+def question_card(q: Question, card_id: str = "") -> dict[str, Any]:
     body: list[dict[str, Any]] = [_text(q.title, weight="Bolder", size="Medium")]
     body += [_text(p) for p in q.text.split("\n\n") if p.strip()]
     body += [_text(_resource(r), spacing="Small") for r in q.links]
+    data = {"token": q.token, **({CARD_ID: card_id} if card_id else {})}
     if q.multi:
         body.append(
             {
                 "type": "Input.ChoiceSet",
                 "id": MULTI_INPUT,
+                "label": MULTI_LABEL,
                 "isMultiSelect": True,
                 "style": "expanded",
                 "isRequired": True,
@@ -81,14 +145,14 @@ def question_card(q: Question) -> dict[str, Any]:
                 "choices": [{"title": c.label, "value": c.id} for c in q.options],
             }
         )
-        body.append(_buttons([("Continue", {"token": q.token})]))
+        body.append(_buttons([("Continue", data)]))
     else:
         # One button per row: long labels stay readable instead of being cut short.
-        body += [_buttons([(c.label, {"token": q.token, "option": c.id})]) for c in q.options]
+        body += [_buttons([(c.label, {**data, "option": c.id})]) for c in q.options]
     return _adaptive(body)
 
 
-def guidance_card(g: Guidance) -> dict[str, Any]:
+def guidance_card(g: Guidance, token: str | None = None) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         _text(g.title, weight="Bolder", size="Large"),
         _text(g.intro),
@@ -99,7 +163,18 @@ def guidance_card(g: Guidance) -> dict[str, Any]:
         parts += [_text(_resource(r), spacing="Small") for r in item.links]
         body.append({"type": "Container", "separator": True, "spacing": "Medium", "items": parts})
     body.append(_text(g.footer, separator=True))
+    if token:
+        body.append(_buttons([(COPY_AS_TEXT, {"token": token, "option": RESEND, AS_TEXT: "text"})]))
     return _adaptive(body)
+
+
+def answered_card(reply: Answered) -> dict[str, Any]:
+    chosen = ", ".join(reply.chosen)
+    return _adaptive([_text(reply.title, weight="Bolder"), _text(f"✓ {chosen}", color="Good")])
+
+
+def closed_card() -> dict[str, Any]:
+    return _adaptive([_text(CLOSED, isSubtle=True)])
 
 
 def _adaptive(body: list[dict[str, Any]]) -> dict[str, Any]:

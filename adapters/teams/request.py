@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import ipaddress
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +21,7 @@ from msrest.exceptions import DeserializationError
 from conversation.messages import Choose, Input, Say, Start, UserKey
 
 from . import lead
-from .cards import MULTI_INPUT
+from .cards import AS_TEXT, CARD_ID, MULTI_INPUT
 from .settings import TeamsSettings
 
 COMMAND = "report-harassment"
@@ -226,6 +227,9 @@ def input_of(activity: Activity) -> Input:
         token = value["token"]
         if not isinstance(token, str):
             raise Malformed("a card submit's token must be a string")
+        for name in (CARD_ID, AS_TEXT):
+            if not isinstance(value.get(name, ""), str):
+                raise Malformed(f"a card submit's {name} must be a string")
         if "option" in value:
             if not isinstance(value["option"], str):
                 raise Malformed("a card submit's option must be a string")
@@ -258,6 +262,23 @@ def bot_added(activity: Activity) -> bool:
     return any(m.id == bot for m in activity.members_added or ())
 
 
-def submitted_card(activity: Activity) -> str | None:
-    """A card's Action.Submit arrives as a reply to the activity that carried the card."""
-    return activity.reply_to_id if isinstance(activity.reply_to_id, str) else None
+@dataclass(frozen=True, slots=True)
+class Clicked:
+    """Which card a submit came from, as far as the click tells."""
+
+    activity_id: str | None
+    """Teams sends the card's activity as replyToId; some clients (Web Chat) send none."""
+    card_id: str | None
+    """The card's own name from its submit data, which every client sends back."""
+
+
+def clicked(activity: Activity) -> Clicked:
+    value = activity.value if isinstance(activity.value, dict) else {}
+    reply_to = activity.reply_to_id if isinstance(activity.reply_to_id, str) else None
+    return Clicked(reply_to or None, value.get(CARD_ID) or None)
+
+
+def wants_text(activity: Activity) -> bool:
+    """The checklist's "Copy as text" button: the checklist as text, instead of a card."""
+    value = activity.value
+    return isinstance(value, dict) and value.get(AS_TEXT) == "text"

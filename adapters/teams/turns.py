@@ -13,13 +13,14 @@ import logging
 from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters
 
+from adapters import live
 from conversation.engine import Busy, Engine
 from conversation.messages import (
-    Answered,
     Choose,
     Command,
     Deliver,
     Do,
+    Guidance,
     Input,
     Notice,
     Outcome,
@@ -31,7 +32,7 @@ from conversation.messages import (
 from conversation.store import StoreUnavailable
 
 from . import lead, request
-from .cards import answered, notice
+from .cards import activities, answered, closed, guidance_text, notice
 
 log = logging.getLogger("adapters.teams")
 
@@ -92,8 +93,14 @@ class TeamsBot:
         user = request.user(context.activity)
         result = await self._turn(context.activity, user, inp)
         if isinstance(result, Turn):
-            card = request.submitted_card(context.activity) if isinstance(inp, Choose) else None
-            await self._show(context, user, result, card)
+            if result.outcome is Outcome.RESENT and request.wants_text(context.activity):
+                # "Copy as text": the checklist as text, and nothing else; the card with the
+                # final question stays as it was.
+                texts = [guidance_text(r) for r in result.replies if isinstance(r, Guidance)]
+                await context.send_activities(texts)
+                return
+            click = request.clicked(context.activity) if isinstance(inp, Choose) else None
+            await self._show(context, user, result, click)
             await self._deliver(context, user, result.deliveries)
         elif result is not None:
             await context.send_activity(notice(result))
@@ -158,37 +165,70 @@ class TeamsBot:
         return None if turn.outcome is Outcome.DUPLICATE else turn
 
     async def _show(
-        self, context: TurnContext, user: UserKey, turn: Turn, card: str | None
+        self, context: TurnContext, user: UserKey, turn: Turn, click: request.Clicked | None
     ) -> None:
+        """Send the replies, and leave one live question card: the card answered shows the
+        answer, and a card whose question is asked again below is closed (`adapters.live`)."""
         conversation = context.activity.conversation.id
         if not turn.replies:  # an answered turn always has the next question to send
             return
-        if turn.answered:
-            card = card or await self._last_card(user, conversation)
-        # The answer shown in place and the replies are independent calls: both at once.
-        sending = context.send_activities([lead.as_activity(r) for r in turn.replies])
-        if card and turn.answered:
-            _, sent = await asyncio.gather(self._replace(context, card, turn.answered), sending)
+        change = await self._change(user, conversation, turn, click)
+        rendered = activities(turn.replies, lead.as_activity)
+        # The card changed in place and the replies are independent calls: both at once.
+        sending = context.send_activities([activity for activity, _ in rendered])
+        if change:
+            _, sent = await asyncio.gather(self._replace(context, change), sending)
         else:
             sent = await sending
         questions = [
-            (reply, f"{conversation}\n{response.id}")
-            for reply, response in zip(turn.replies, sent, strict=True)
+            (reply, live.place(f"{conversation}\n{response.id}\n{card_id}", reply))
+            for reply, (_, card_id), response in zip(turn.replies, rendered, sent, strict=True)
             if isinstance(reply, Question) and response and response.id
         ]
         if questions:
             await self.engine.store.remember_message(user, *questions[-1])
 
-    async def _last_card(self, user: UserKey, conversation: str) -> str | None:
-        """The newest question card in this chat, so a typed answer replaces it too."""
-        where, _, activity_id = (await self.engine.store.recall_message(user) or "").partition("\n")
-        return activity_id if where == conversation and activity_id else None
+    async def _change(
+        self, user: UserKey, conversation: str, turn: Turn, click: request.Clicked | None
+    ) -> Activity | None:
+        """The older card to change in place, if any: the answer, or closed."""
+        if turn.answered and click and click.activity_id:
+            return answered(click.activity_id, turn.answered)  # Teams said which card
+        if not any(isinstance(r, Question) for r in turn.replies):
+            return None
+        newest, version = await self._last_card(user, conversation)
+        if turn.answered:
+            card = _answered_card(click, newest)
+            return answered(card, turn.answered) if card else None
+        return closed(newest.activity_id) if newest and live.closes(turn, version) else None
+
+    async def _last_card(
+        self, user: UserKey, conversation: str
+    ) -> tuple[request.Clicked | None, int | None]:
+        """The newest question card in this chat, and its question's version."""
+        ref, version = live.read(await self.engine.store.recall_message(user))
+        where, activity_id, card_id = [*ref.split("\n", 2), "", "", ""][:3]
+        if where != conversation or not activity_id:
+            return None, None
+        return request.Clicked(activity_id, card_id or None), version
 
     @staticmethod
-    async def _replace(context: TurnContext, card: str, reply: Answered) -> None:
-        """Show the answer in place of its card. Only cosmetic, so a refusal (the card was
-        deleted, say) must not stop the next question from being sent."""
+    async def _replace(context: TurnContext, change: Activity) -> None:
+        """Change a card in place. Only cosmetic, so a refusal (the card was deleted, say)
+        must not stop the next question from being sent."""
         try:
-            await context.update_activity(answered(card, reply))
+            await context.update_activity(change)
         except Exception as exc:  # msrest raises errors of several kinds
             log.warning("teams card update failed", extra={"error": type(exc).__name__})
+
+
+def _answered_card(click: request.Clicked | None, newest: request.Clicked | None) -> str | None:
+    """The card to show the answer in. A typed answer answers the newest card. A click names
+    its card by replyToId, or else by the card id in its submit data: when that is not the
+    newest card's, which card it was is unknown, and every card is left as it is rather
+    than the wrong one replaced."""
+    if click is None:
+        return newest.activity_id if newest else None
+    if newest and click.card_id and click.card_id == newest.card_id:
+        return newest.activity_id
+    return None

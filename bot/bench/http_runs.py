@@ -33,6 +33,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from adapters import slack as slack_adapter
 from adapters import teams as teams_adapter
+from adapters.teams import cards as teams_cards
 from conversation import flow
 from conversation.paths import Path as FlowPath
 from conversation.paths import paths
@@ -565,9 +566,9 @@ def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _not_checklist_card(activity: dict[str, Any]) -> bool:
-    """Any reply but the final checklist card (the only card without buttons)."""
+    """Any reply but the final checklist card (whose one button is "Copy as text")."""
     card = _card(activity)
-    return card is None or bool(_actions(card))
+    return card is None or not any(a["data"].get(teams_cards.AS_TEXT) for a in _actions(card))
 
 
 def _anything(activity: dict[str, Any]) -> bool:
