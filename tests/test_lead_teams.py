@@ -19,6 +19,7 @@ from bot.bench.standins.connector import Call, Connector
 from bot.config import Settings
 from conversation.store import Store
 
+from .adaptive_cards import problems
 from .school_files import LEAD_TEAMS
 from .test_lead_slack import HEAD_AFFECTED, LEAD_LEADS, telling_engine
 from .test_teams import TENANT, UNAUTHENTICATED, TeamsUser, _serve, actions, poster
@@ -185,6 +186,7 @@ async def test_lee_acknowledges_and_ticks_both_sides_see_it(
 
     assert await press(lee, last, act="walk") == 201
     assert "Checklist for handling this case" in words(connector.sent_to(lee.chat)[-3:])
+    check_cards_valid(connector)
 
 
 async def test_delete_my_data_withdraws_the_report_from_the_leads_chat(
@@ -201,6 +203,15 @@ async def test_delete_my_data_withdraws_the_report_from_the_leads_chat(
         assert await press(lee, report, **want) == 201
         assert "has been withdrawn" in connector.sent_to(lee.chat)[-1].text
     assert len(connector.updates(lee.chat)) == 1
+    check_cards_valid(connector)
+
+
+def check_cards_valid(connector: Connector) -> None:
+    """Every card of the telling (the offer, the preview, the report and its updates, the
+    withdrawn one) as Microsoft's own Adaptive Cards library reads it."""
+    cards = [(f"{c.method} {i}", c.card) for i, c in enumerate(connector.calls) if c.card]
+    assert len(cards) > 5
+    assert problems(cards) == {}
 
 
 async def test_a_stale_offer_sends_nothing(alice: TeamsUser, connector: Connector) -> None:
