@@ -128,7 +128,20 @@ def _check_config(settings: Settings, school: str | None) -> int:
     from .check_config import report
 
     report(settings.schools, school, sys.stdout)
+    if settings.slack and settings.slack.oauth:
+        asyncio.run(_slack_installs(settings))
     return 0
+
+
+async def _slack_installs(settings: Settings) -> None:
+    from adapters.slack.installations import listed
+
+    from .check_config import installed
+    from .redis_connection import connect
+
+    async with connect(settings) as redis:
+        found = await listed(redis)
+    installed((w.enterprise or w.team or "" for w in found), settings.schools, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ generic one, step by step, so what this prints is what the bot will say.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import TextIO
 
 from conversation import flow as flows
@@ -38,6 +40,32 @@ def report(schools: Schools, only: str | None, out: TextIO) -> None:
             out.write("  Probably forgotten:\n")
             for line in warnings:
                 out.write(f"    warning: {line}\n")
+
+
+def installed(workspaces: Iterable[str], schools: Schools, out: TextIO) -> None:
+    """Beside the file, where the Slack app is installed (many-workspaces mode): a workspace
+    with no school of its own, and a Slack school the app is not installed in. `workspaces`
+    are the ids users are keyed by: the Grid organisation's where there is one, else the
+    workspace's, as the school is chosen."""
+    ids = sorted(set(workspaces))
+    out.write(f"\nSlack: installed in {len(ids)} workspace{'s' if len(ids) != 1 else ''}.\n")
+    for workspace in ids:
+        if workspace in schools.by_id:
+            continue
+        fallback = schools.for_workspace(workspace)
+        gets = f"{fallback.label} {fallback.name}" if fallback else "the generic wording"
+        out.write(f"    warning: {workspace} has no [schools.{workspace}]: its staff get {gets}\n")
+    for school in schools.all():
+        slack_ids = [i for i in (school.id, *school.also) if _SLACK_ID.match(i)]
+        if slack_ids and not set(slack_ids) & set(ids):
+            out.write(
+                f"    warning: {school.label} {school.name} is not installed in Slack yet "
+                "(its admin installs it from /slack/install)\n"
+            )
+
+
+_SLACK_ID = re.compile(r"^[TE][A-Z0-9]+$")
+"""A Slack workspace (T…) or Grid organisation (E…) id, as opposed to a Teams tenant's GUID."""
 
 
 def _header(school: School, schools: Schools) -> str:

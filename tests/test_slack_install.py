@@ -20,10 +20,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
+from slack_sdk.oauth.installation_store import Installation
 
 from adapters import slack
 from adapters.slack.cipher import Cipher
-from adapters.slack.installations import Installed
+from adapters.slack.installations import Installations, Installed, index_key
 from adapters.slack.settings import SCOPES, SlackOAuth
 from bot.bench.standins.slack_api import CLIENT_ID, CLIENT_SECRET, SlackApi
 from bot.config import ConfigError, Settings
@@ -33,6 +34,7 @@ from conversation.messages import UserKey
 from conversation.store import Store
 
 from .helpers import serving, stored
+from .school_files import write
 from .test_slack import ROOT, SECRET, SlackUser, poster, step_of
 
 KEY = Fernet.generate_key().decode()
@@ -466,3 +468,54 @@ async def test_one_serve_is_installed_into_two_workspaces_from_its_own_page_and_
             await redis.srem("hb:slack-installs", f"-:{team}")
             await redis.delete(*[k async for k in redis.scan_iter(f"hb:*{team}*")] or ["-"])
     assert served.proc.returncode == 0
+
+
+# --- check-config beside the installs ---------------------------------------------------------
+
+
+async def test_check_config_names_installs_without_a_school_and_schools_not_installed(
+    redis_url: str, redis, tmp_path
+) -> None:
+    """A trust's admin sees which installed workspace gets no school of its own, and which
+    Slack school has not installed the app yet."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "REDIS_URL": redis_url,
+        "SCHOOL_CONFIG": str(write(tmp_path)),
+        "SLACK_CLIENT_ID": CLIENT_ID,
+        "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "TOKEN_ENCRYPTION_KEY": KEY,
+    }
+
+    def check_config() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "check-config"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split("\nSlack: ")[1]
+
+    store = Installations(redis, Cipher((KEY,)))
+    try:
+        for team in ("T0BIRCH", "T0STRAY"):
+            await store.async_save(
+                Installation(user_id="UADMIN", team_id=team, bot_token=f"xoxb-{team}", bot_id="B1")
+            )
+        slack = check_config()
+        assert slack.startswith("installed in 2 workspaces.")
+        assert "warning: T0STRAY has no [schools.T0STRAY]: its staff get [school] Alder" in slack
+        assert "T0BIRCH" not in slack and "not installed" not in slack
+
+        await store.async_delete_installation(enterprise_id=None, team_id="T0BIRCH")
+        slack = check_config()
+        assert slack.startswith("installed in 1 workspace.")
+        assert "Birch" in slack and "is not installed in Slack yet" in slack
+    finally:
+        for key in [k async for k in redis.scan_iter("hb:slack-install*")]:
+            await redis.delete(key)
+    assert await redis.scard(index_key("hb")) == 0
