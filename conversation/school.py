@@ -324,28 +324,24 @@ def _url(at: _At, raw: Any) -> str:
 
 
 def _phone(at: _At, raw: Any) -> str:
-    value = _text(at, raw)
-    if not _PHONE.match(value):
-        at.fail("must be a phone number: digits, spaces, + ( ) and - only")
-    return value
+    return _matching(at, _text(at, raw), _PHONE, "a phone number: digits, spaces, + ( ) and - only")
 
 
 def _email(at: _At, raw: Any) -> str:
-    value = _text(at, raw)
-    if not _EMAIL.match(value):
-        at.fail("must be an email address")
-    return value
+    return _matching(at, _text(at, raw), _EMAIL, "an email address")
 
 
 def _slack_user(at: _At, raw: Any) -> str:
-    value = _string(at, raw)
-    if not _SLACK_USER.match(value):
-        at.fail("must be a Slack user id (U followed by capitals and digits, like U0123ABCD)")
-    return value
+    why = "a Slack user id (U followed by capitals and digits, like U0123ABCD)"
+    return _matching(at, _string(at, raw), _SLACK_USER, why)
 
 
 def _guid(at: _At, raw: Any) -> str:
-    value = _string(at, raw)
-    if not _GUID.match(value):
-        at.fail("must be an Entra object id (a GUID like 00000000-0000-0000-0000-000000000000)")
-    return value.lower()
+    why = "an Entra object id (a GUID like 00000000-0000-0000-0000-000000000000)"
+    return _matching(at, _string(at, raw), _GUID, why).lower()
+
+
+def _matching(at: _At, value: str, pattern: re.Pattern[str], what: str) -> str:
+    if not pattern.match(value):
+        at.fail(f"must be {what}")
+    return value
