@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 # Each adapter owns its settings type; this module only reads them from the environment.
+from adapters.addresses import is_loopback
 from adapters.slack.settings import SlackOAuth, SlackSettings
 from adapters.teams.settings import (
     OAUTH_SCOPE,
@@ -124,7 +124,7 @@ def _slack(env: Mapping[str, str]) -> SlackSettings | None:
     parts = urlsplit(api_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError("SLACK_API_URL must be an http(s) URL")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         # The bot token travels in every request's Authorization header.
         raise ConfigError("SLACK_API_URL may use plain http only on a loopback address")
     api_url = api_url if api_url.endswith("/") else api_url + "/"
@@ -142,7 +142,7 @@ def _slack_oauth(
     if (
         redirect
         and urlsplit(redirect).scheme != "https"
-        and not _loopback(urlsplit(redirect).hostname or "")
+        and not is_loopback(urlsplit(redirect).hostname or "")
     ):
         raise ConfigError("SLACK_REDIRECT_URI must be an https:// URL")
     return SlackOAuth(client_id, client_secret, _fernet_keys(env), redirect)
@@ -171,19 +171,10 @@ def _fernet_keys(env: Mapping[str, str]) -> tuple[str, ...]:
     return keys
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_bind(settings: Settings, host: str) -> None:
     """Unauthenticated Teams answers anyone who can reach it, and sends replies wherever they
     say: it is for this machine only."""
-    if settings.teams and settings.teams.allow_unauthenticated and not _loopback(host):
+    if settings.teams and settings.teams.allow_unauthenticated and not is_loopback(host):
         raise ConfigError(
             f"TEAMS_ALLOW_UNAUTHENTICATED=1 serves only a loopback address, not --host {host}"
             " (use --host 127.0.0.1)"
@@ -200,7 +191,7 @@ def _endpoint(env: Mapping[str, str], name: str, default: str) -> str:
     url = env.get(name) or default
     parts = urlsplit(url)
     if not parts.hostname or not (
-        parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname))
+        parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
     ):
         raise ConfigError(f"{name} must be an https:// URL (http:// only on loopback)")
     return url

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from aiohttp import web
 from botbuilder.schema import Activity, ActivityTypes
 from msrest.exceptions import DeserializationError
 
+from adapters.addresses import is_loopback
 from conversation.messages import Choose, Input, Say, Start, UserKey
 
 from . import lead
@@ -143,20 +143,11 @@ def admit(activity: Activity, settings: TeamsSettings) -> None:
         raise Refused("this tenant is not served")
     url = urlsplit(activity.service_url)
     host = (url.hostname or "").lower()
-    local = _loopback(host)
+    local = is_loopback(host)
     if url.scheme != "https" and not local:
         raise Refused("serviceUrl must be https")
     if host not in settings.service_url_hosts and not (local and settings.allow_unauthenticated):
         raise Refused("serviceUrl is not a Microsoft Teams host")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_addressing(activity: Activity) -> None:
