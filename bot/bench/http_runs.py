@@ -34,7 +34,7 @@ from slack_sdk.signature import SignatureVerifier
 from adapters import slack as slack_adapter
 from adapters import teams as teams_adapter
 from adapters.teams import cards as teams_cards
-from conversation import flow
+from conversation import flow, telling
 from conversation.paths import Path as FlowPath
 from conversation.paths import paths
 
@@ -58,6 +58,9 @@ FLOW = flow.load()
 FINAL = FLOW.steps[-1].id
 SLACK_TITLES = {f"*{s.title}*": s.id for s in FLOW.steps}
 TEAMS_TITLES = {s.title: s.id for s in FLOW.steps}
+OFFER = telling.wording()["offer"]["title"]
+"""The offer to tell the person who leads, which the member of staff gets beside the last
+question: not a question of the flow, so a turn does not end on it."""
 
 
 class Failed(Exception):
@@ -520,9 +523,11 @@ _FLOOR_BUTTON = {
 
 
 def _not_checklist(message: dict[str, Any]) -> bool:
-    """Any reply but the final checklist, which comes just before the last question."""
+    """Any reply but the final checklist, which comes just before the last question, and the
+    offer to tell the lead."""
     blocks = message.get("blocks") or [{}]
-    return blocks[0].get("type") != "header"
+    first = blocks[0].get("text", {}).get("text", "") if isinstance(blocks[0], dict) else ""
+    return blocks[0].get("type") != "header" and not first.startswith(f"*{OFFER}*")
 
 
 def _slack_question(posted: Posted) -> Posted:
@@ -566,9 +571,13 @@ def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _not_checklist_card(activity: dict[str, Any]) -> bool:
-    """Any reply but the final checklist card (whose one button is "Copy as text")."""
+    """Any reply but the final checklist card (whose one button is "Copy as text"), and the
+    offer to tell the lead."""
     card = _card(activity)
-    return card is None or not any(a["data"].get(teams_cards.AS_TEXT) for a in _actions(card))
+    if card is None:
+        return True
+    offer = (card.get("body") or [{}])[0].get("text") == OFFER
+    return not offer and not any(a["data"].get(teams_cards.AS_TEXT) for a in _actions(card))
 
 
 def _anything(activity: dict[str, Any]) -> bool:
