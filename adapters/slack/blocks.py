@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 
 from conversation import plaintext
 from conversation.flow import Resource
-from conversation.messages import Answered, Guidance, Notice, Question, Reply
+from conversation.messages import Answered, Guidance, Question, Reply
 
 ANSWER = "answer:"
 """Prefix of a single-choice button's action_id; the option id follows, the token is its value."""
@@ -43,14 +43,16 @@ def render(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
     if isinstance(reply, Question):
         text, blocks, buttons = _question(replace(reply, token="", version=0))
         return text, [*blocks, _with_token(buttons, reply.token)]
-    return _rendered(reply)
+    if isinstance(reply, Guidance):
+        return _guidance(reply)
+    # Not cached: a notice can quote a few words the user typed ("I understood ..., but not
+    # ..."), and nothing the user typed is kept past the turn, in memory or anywhere else.
+    return plaintext.render(reply), _dicts([_section(_mrkdwn(reply.text))])
 
 
 @lru_cache(maxsize=1024)
-def _rendered(reply: Guidance | Notice) -> tuple[str, list[dict[str, Any]]]:
-    if isinstance(reply, Guidance):
-        return plaintext.guidance(reply), guidance_blocks(reply)
-    return plaintext.render(reply), _dicts([_section(_mrkdwn(reply.text))])
+def _guidance(reply: Guidance) -> tuple[str, list[dict[str, Any]]]:
+    return plaintext.guidance(reply), guidance_blocks(reply)
 
 
 @lru_cache(maxsize=1024)
