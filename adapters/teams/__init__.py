@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import attach
     from .cards import MULTI_INPUT
-    from .connector import Authentication, connector_threads
+    from .connector import Authentication
     from .request import COMMAND
     from .settings import TeamsSettings
     from .turns import CANNOT_MOVE, MOVED_PRIVATE, TeamsBot
@@ -44,7 +44,6 @@ _HOMES = {
     "TeamsBot": "turns",
     "TeamsSettings": "settings",
     "attach": "app",
-    "connector_threads": "connector",
 }
 __all__ = [
     "CANNOT_MOVE",
@@ -55,7 +54,6 @@ __all__ = [
     "TeamsBot",
     "TeamsSettings",
     "attach",
-    "connector_threads",
 ]
 
 

@@ -15,7 +15,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 
 from conversation.engine import Engine
 
-from .connector import Authentication, SdkConfig, connector_threads
+from .connector import Authentication, SdkConfig
 from .request import MAX_ACTIVITY, Malformed, Refused, TooLarge, TooSlow, admit, check, read
 from .settings import TeamsSettings
 from .signatures import KeysUnavailable, Unauthorized
@@ -34,7 +34,6 @@ def attach(app: web.Application, engine: Engine, settings: TeamsSettings) -> Non
     adapter = CloudAdapter(authentication)
     adapter.on_turn_error = _turn_failed
     bot = TeamsBot(engine, settings.app_id)
-    app.on_startup.append(connector_threads)
     app.on_startup.append(authentication.start)
     app.on_cleanup.append(authentication.close)
     if settings.allowed_tenants:

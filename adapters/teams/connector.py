@@ -33,8 +33,6 @@ stand-ins on loopback.
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
@@ -232,13 +230,6 @@ class _NoUserTokens(UserTokenClient):
 
     get_user_token = get_sign_in_resource = sign_out_user = _refuse
     get_token_status = get_aad_tokens = exchange_token = _refuse
-
-
-async def connector_threads(app: web.Application) -> None:
-    """MSAL (for the bot's token) runs on the loop's default executor, which has
-    min(32, CPUs + 4) threads: enough, but kept at 32 as before for other blocking calls."""
-    executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="connector")
-    asyncio.get_running_loop().set_default_executor(executor)
 
 
 class SdkConfig:

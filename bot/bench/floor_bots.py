@@ -77,7 +77,7 @@ def teams_app() -> web.Application:
     from botbuilder.core import ActivityHandler, TurnContext
     from botbuilder.integration.aiohttp import CloudAdapter
 
-    from adapters.teams import Authentication, connector_threads
+    from adapters.teams import Authentication
 
     class Echo(ActivityHandler):
         async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -93,7 +93,6 @@ def teams_app() -> web.Application:
     app = web.Application()
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", _healthz)
-    app.on_startup.append(connector_threads)
     return app
 
 
