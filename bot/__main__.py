@@ -15,7 +15,7 @@ from .config import ConfigError, Settings, check_bind
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
-        description="The staff harassment guide bot: every way to run it, and its benchmark.",
+        description="The staff harassment guide bot: every way to run it.",
     )
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
@@ -31,10 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=_port(os.environ.get("PORT")))
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
-    bench = commands.add_parser("bench", help="measure a turn against its floors")
-    bench.add_argument("--users", type=int, default=200, help="simulated concurrent users")
-    bench.add_argument("--quick", action="store_true", help="a short smoke run")
-    bench.add_argument("--json", default="bench-results.json", help="where to write figures")
     package = commands.add_parser("teams-package", help="write the Teams app package (zip)")
     package.add_argument("--app-id", required=True, help="the Azure Bot's Microsoft App ID")
     package.add_argument("--out", default="teams-app.zip", help="where to write the zip")
@@ -64,12 +60,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0
-    if args.command == "bench":
-        from pathlib import Path
-
-        from . import bench as benchmark
-
-        return benchmark.run(args.users, Path(args.json), args.quick)
     if args.command == "teams-package":
         from .teams_package import write_package
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Sequence
 from typing import TextIO
 
 from conversation import plaintext
-from conversation.engine import Engine
-from conversation.messages import Input, Outcome, Say, Start, Turn, UserKey
-from conversation.store import StoreUnavailable
+from conversation.messages import Answered, Closed, Input, Outcome, Reply, Say, Start, UserKey
+from conversation.runner import Runner
+from conversation.storage import BadId
+from conversation.storage.keys import check_part
 
-from .config import Settings
+from .config import ConfigError, Settings
 
 PLATFORM = "terminal"
 """The user's platform name, which is also the surface the flow data words things for."""
@@ -35,33 +37,70 @@ def run(
 ) -> int:
     """Talk until the user stops, presses Ctrl-C or Ctrl-D, or input ends. `workspace`
     stands in for a Slack team or Teams tenant id: it picks the school."""
-    from .runtime import running_engine
+    from .runtime import running
 
-    with asyncio.Runner() as runner:
+    try:
+        user = UserKey(PLATFORM, check_part(workspace), check_part(user_id))
+    except BadId:
+        raise ConfigError("--user: letters, digits, - and _ only (no spaces, : { } * ?)") from None
+    with asyncio.Runner() as loop:
         resources = contextlib.AsyncExitStack()
         try:
-            engine = runner.run(resources.enter_async_context(running_engine(settings)))
-            return Chat(runner, engine, UserKey(PLATFORM, workspace, user_id), stdin, stdout).talk()
+            runner = loop.run(resources.enter_async_context(running(settings)))
+            return Chat(loop, runner, user, stdin, stdout).talk()
         except KeyboardInterrupt:  # while starting: nothing to say yet
             return INTERRUPTED
         finally:
             # The embedded server, if any, is stopped here by the bot itself: it never
             # sees the terminal's Ctrl-C (see redis_connection.embedded).
             with contextlib.suppress(KeyboardInterrupt):
-                runner.run(resources.aclose())
+                loop.run(resources.aclose())
+
+
+class Screen:
+    """The terminal's outbox: replies printed in order, an answer shown as a tick line; there
+    is nobody else to send to, and nothing printed can be changed."""
+
+    WHERE = "screen"
+
+    def __init__(self, stdout: TextIO) -> None:
+        self.stdout = stdout
+
+    def here(self, where: str) -> bool:
+        return where == self.WHERE
+
+    def origin(self, newest: str | None) -> str | None:
+        return self.WHERE
+
+    async def reply(self, replies: Sequence[Reply]) -> list[str | None]:
+        self.write("".join(plaintext.render(reply) + "\n\n" for reply in replies))
+        return [None] * len(replies)
+
+    async def send(self, to: UserKey, reply: Reply) -> str | None:
+        return None
+
+    async def update(self, where: str, shown: Reply | Answered | Closed) -> bool:
+        if isinstance(shown, Answered):  # printed before the replies: the same turn's
+            self.write(f"✓ {shown.title}: {', '.join(shown.chosen)}\n\n")
+        return False
+
+    def write(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
 
 
 class Chat:
     def __init__(
-        self, runner: asyncio.Runner, engine: Engine, user: UserKey, stdin: TextIO, stdout: TextIO
+        self, loop: asyncio.Runner, runner: Runner, user: UserKey, stdin: TextIO, stdout: TextIO
     ) -> None:
+        self.loop = loop
         self.runner = runner
-        self.engine = engine
         self.user = user
         # Notices worded for this user's school and for the terminal.
-        self.speaker = engine.for_user(user).on(PLATFORM)
+        self.view = runner.views.for_user(user)
         self.stdin = stdin
         self.stdout = stdout
+        self.screen = Screen(stdout)
         self.interactive = stdin.isatty()
 
     def talk(self) -> int:
@@ -77,7 +116,7 @@ class Chat:
             return 0
 
     def _talk(self) -> int:
-        self._turn(Start())
+        self._turn(Start(fresh=True))  # a new terminal: nothing of the chat is on screen
         while True:
             line = self._read()
             if line is None:  # Ctrl-D, or the end of piped input
@@ -89,14 +128,11 @@ class Chat:
                 return 0
 
     def _turn(self, inp: Input) -> Outcome | None:
-        try:
-            turn = self.runner.run(self.engine.handle(self.user, inp))
-        except StoreUnavailable:
-            # Redis is away: say so, and wait for the next answer, which may find it back.
-            self._write(plaintext.render(self.speaker.notice("unavailable")) + "\n\n")
-            return None
-        self._show(turn)
-        return turn.outcome
+        # Redis away: the runner says so, and the next answer may find it back.
+        turn = self.loop.run(self.runner.run(self.user, inp, self.screen))
+        if turn is not None and turn.outcome is Outcome.FINISHED:
+            self._write("(Type stop, or press Ctrl-D, to leave.)\n\n")
+        return turn.outcome if turn else None
 
     def _read(self) -> str | None:
         if not self.interactive:
@@ -108,17 +144,7 @@ class Chat:
     def _leave(self) -> None:
         """One short line: the chat ends, and the answers are kept."""
         newline = "\n" if self.interactive else ""  # after Ctrl-D or ^C, on a line of its own
-        self._write(newline + plaintext.render(self.speaker.notice("stopped")) + "\n")
-
-    def _show(self, turn: Turn) -> None:
-        out = []
-        if turn.answered:
-            out.append(f"✓ {turn.answered.title}: {', '.join(turn.answered.chosen)}\n\n")
-        out += [plaintext.render(reply) + "\n\n" for reply in turn.replies]
-        if turn.outcome is Outcome.FINISHED:
-            out.append("(Type stop, or press Ctrl-D, to leave.)\n\n")
-        self._write("".join(out))
+        self._write(newline + plaintext.render(self.view.notice("stopped")) + "\n")
 
     def _write(self, text: str) -> None:
-        self.stdout.write(text)
-        self.stdout.flush()
+        self.screen.write(text)

@@ -19,6 +19,7 @@ from botbuilder.schema import Activity
 
 from adapters.slack import blocks as slack
 from adapters.teams import cards as teams
+from conversation import plaintext
 from conversation.flow import Flow
 from conversation.messages import Guidance, Reply
 from conversation.paths import Path as FlowPath
@@ -60,8 +61,8 @@ def teams_cards(every: samples.Every) -> Iterator[tuple[str, dict[str, Any]]]:
     for i, g in enumerate(every.checklists):
         yield f"checklist {i}", card_of(teams.guidance_activity(g, token))
     for i, a in enumerate(every.answered):
-        yield f"answered {i}", card_of(teams.answered("x", a))
-    yield "closed", card_of(teams.closed("x"))
+        yield f"answered {i}", card_of(teams.answered(a))
+    yield "closed", card_of(teams.closed())
 
 
 def slack_messages(every: samples.Every) -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
@@ -94,7 +95,7 @@ def write(flow: Flow, out: Path) -> Path:
 
 
 def page(flow: Flow, scripts: list[str]) -> str:
-    decider = samples.engine(flow)
+    decider = samples.view(flow)
     sections = []
     for role, answers in WALKS.items():
         path = next(p for p in paths(flow) if _matches(p, answers))
@@ -145,7 +146,7 @@ def _row(did: str, replies: list[Reply], answered: Any, anchor: str) -> str:
             teams_side.append(f"<div class='bubble'>{_markdown(activity.text)}</div>")
         slack_side.append(_slack_div(*slack.render(reply)))
         if isinstance(reply, Guidance):
-            copy = teams.guidance_text(reply)
+            copy = teams.plain_text(plaintext.guidance(reply))
             teams_side.append(
                 "<details><summary>after <b>Copy as text</b> (text format plain)</summary>"
                 f"<pre class='bubble'>{html.escape(copy.text)}</pre></details>"

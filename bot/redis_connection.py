@@ -24,7 +24,8 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, RedisClusterException, RedisError
 
-from conversation.store import REPLICA_WAIT_MS, Store
+from conversation.storage import Db, writable
+from conversation.storage.store import REPLICA_WAIT_MS
 
 from .config import ConfigError, Settings
 from .redis_url import RedisTarget, parse, redact
@@ -137,7 +138,7 @@ async def connect(settings: Settings) -> AsyncIterator[Client]:
         url = settings.redis_url or stack.enter_context(embedded(settings.data_dir))
         redis = client(url)
         try:
-            if not await Store(redis, ttl_seconds=1).ping():
+            if not await writable(Db(redis)):
                 raise ConfigError(f"cannot reach Redis at {redact(url)}")
             yield redis
         finally:

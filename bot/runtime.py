@@ -1,4 +1,4 @@
-"""Wires settings, Redis, store and engine together: the one place they meet."""
+"""Wires settings, Redis and the conversation together: the one place they meet."""
 
 from __future__ import annotations
 
@@ -6,27 +6,22 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from conversation import flow
-from conversation.case import Cases
-from conversation.engine import Engine
-from conversation.store import Store
+from conversation.runner import Runner, build
 
 from .config import Settings
 from .redis_connection import connect, replica_wait_ms
 
 
 @contextlib.asynccontextmanager
-async def running_engine(settings: Settings) -> AsyncIterator[Engine]:
+async def running(settings: Settings) -> AsyncIterator[Runner]:
     async with connect(settings) as redis:
-        wait = await replica_wait_ms(redis)
-        store = Store(redis, ttl_seconds=settings.ttl_seconds, replica_wait_ms=wait)
-        yield Engine(
-            flow.load(),
-            store,
-            settings.ttl_days,
-            log_salt=settings.log_salt,
+        yield build(
+            redis,
+            ttl_days=settings.ttl_days,
+            case_ttl_days=settings.case_ttl_days,
             schools=settings.schools,
-            cases=Cases(store, settings.case_ttl_days * 86_400),
+            log_salt=settings.log_salt,
+            replica_wait_ms=await replica_wait_ms(redis),
         )
 
 
@@ -38,5 +33,5 @@ async def serve_forever(settings: Settings, host: str, port: int, reuse_port: bo
             "TEAMS_ALLOW_UNAUTHENTICATED=1: /api/messages accepts unauthenticated activities. "
             "For local development and tests only."
         )
-    async with running_engine(settings) as engine:
-        await serve(settings, engine, host, port, reuse_port=reuse_port)
+    async with running(settings) as runner:
+        await serve(settings, runner, host, port, reuse_port=reuse_port)

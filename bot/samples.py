@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from conversation.engine import Engine
+from conversation.engine import decide
 from conversation.flow import Flow
 from conversation.messages import Answered, Choose, Guidance, Notice, Question, Reply, Start
 from conversation.paths import Path, paths
 from conversation.progress import Progress
+from conversation.views import View
 
 STARTED = 1_767_225_600.0
 """A fixed clock (1 January 2026), so that samples, and their tokens, are the same each run."""
@@ -42,27 +43,27 @@ class Said:
     """The step answered ("start" for the first message)."""
 
 
-def engine(flow: Flow, ttl_days: int = 30) -> Engine:
-    """An engine that only decides: it never touches its store."""
-    return Engine(flow, store=None, ttl_days=ttl_days, clock=lambda: STARTED)  # type: ignore[arg-type]
+def view(flow: Flow, ttl_days: int = 30) -> View:
+    """The flow as a reader sees it: all `decide` needs, without Redis or a platform."""
+    return View.of(flow, ttl_days=ttl_days)
 
 
-def walk(decider: Engine, path: Path) -> Iterator[Said]:
+def walk(seen: View, path: Path) -> Iterator[Said]:
     """The conversation along one path, turn by turn, from the first message."""
-    turn, change = decider.decide(None, Start())
+    turn, change = decide(seen, None, Start(), STARTED)
     progress = change if isinstance(change, Progress) else None
     yield Said("sends a first message", turn.replies)
     for step, ids in path:
         assert progress is not None and progress.step == step
-        turn, change = decider.decide(progress, Choose(ids, progress.token))
-        labels = [o.label for o in decider.flow.step(step).options if o.id in ids]
+        turn, change = decide(seen, progress, Choose(ids, progress.token), STARTED)
+        labels = [o.label for o in seen.flow.step(step).options if o.id in ids]
         yield Said(f"chooses {', '.join(labels)}", turn.replies, turn.answered, step)
         progress = change if isinstance(change, Progress) else progress
 
 
-def notices(decider: Engine) -> Iterator[tuple[str, Notice]]:
-    for name in decider.flow.notices:
-        yield name, decider.notice(name, **NOTICE_VALUES)
+def notices(seen: View) -> Iterator[tuple[str, Notice]]:
+    for name in seen.flow.notices:
+        yield name, seen.notice(name, **NOTICE_VALUES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ class Every:
 
 def every(flow: Flow) -> Every:
     """Every reply along every path of the flowchart (a few seconds: some thousand paths)."""
-    decider = engine(flow)
+    decider = view(flow)
     questions: dict[Question, Question] = {}
     checklists: dict[Guidance, None] = {}
     answered: dict[Answered, None] = {}

@@ -9,7 +9,8 @@ import signal
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from conversation.engine import Engine
+from conversation.runner import Runner
+from conversation.storage import writable
 
 from . import connections
 from .config import Settings
@@ -19,10 +20,10 @@ log = logging.getLogger("bot.web")
 MAX_BODY = 256 * 1024
 """Bigger requests are refused (413) before they are parsed: no platform sends more."""
 
-ENGINE = web.AppKey("engine", Engine)
+RUNNER = web.AppKey("runner", Runner)
 
 
-def create_app(settings: Settings, engine: Engine) -> web.Application:
+def create_app(settings: Settings, runner: Runner) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[
@@ -36,17 +37,17 @@ def create_app(settings: Settings, engine: Engine) -> web.Application:
             ),
         ],
     )
-    app[ENGINE] = engine
+    app[RUNNER] = runner
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     if settings.slack:
-        from adapters import slack
+        from adapters.slack.app import attach as slack
 
-        slack.attach(app, engine, settings.slack)
+        slack(app, runner, settings.slack)
     if settings.teams:
-        from adapters import teams
+        from adapters.teams.app import attach as teams
 
-        teams.attach(app, engine, settings.teams)
+        teams(app, runner, settings.teams)
     else:
         # With no app id the Bot Framework SDK would accept anyone's activities and reply
         # to any serviceUrl they name; refuse everything instead.
@@ -73,7 +74,7 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    ready = await request.app[ENGINE].store.ping()
+    ready = await writable(request.app[RUNNER].store.db)
     return web.json_response(
         {"redis": "ok" if ready else "unavailable"}, status=200 if ready else 503
     )
@@ -84,14 +85,14 @@ async def _unauthorised(request: web.Request) -> web.Response:
 
 
 async def serve(
-    settings: Settings, engine: Engine, host: str, port: int, reuse_port: bool = False
+    settings: Settings, turns: Runner, host: str, port: int, reuse_port: bool = False
 ) -> None:
     """Serve until SIGTERM or SIGINT, then let in-flight turns finish before closing.
 
     The listener is ours rather than a `TCPSite`, so that it can hand new connections past the
     cap a refusal instead of aiohttp's handler (`connections.Bounded`)."""
     runner = web.AppRunner(
-        create_app(settings, engine),
+        create_app(settings, turns),
         shutdown_timeout=10,
         access_log=None,
         keepalive_timeout=settings.http.idle_timeout,
@@ -113,3 +114,4 @@ async def serve(
     listener.close()
     await runner.cleanup()
     await listener.wait_closed()
+    await turns.idle()

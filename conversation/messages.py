@@ -28,7 +28,11 @@ class UserKey:
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Open the conversation: a new DM, a slash command, the Teams welcome button."""
+    """Open the conversation: a new DM, a slash command, the Teams welcome button.
+    `fresh` says nothing of the conversation is on screen (a new terminal): resuming at
+    the end then shows the checklist again."""
+
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,8 @@ class Choose:
 
     options: tuple[str, ...]
     token: str
+    as_text: bool = False
+    """The checklist asked for as plain text to copy (Teams' "Copy as text")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +129,34 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class Plain:
+    """Text to copy, search and forward as it is (the checklist as text): shown verbatim,
+    line breaks kept, every link written out."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Answered:
     """What the user chose, for the adapter to show in place of the question they answered."""
 
     title: str
     chosen: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """An older question message, once the same or a newer question is shown below it: drawn
+    without buttons, so that no live buttons are left behind."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """Where a person's newest question message is (the adapter's own reference) and the
+    version of the question it shows."""
+
+    where: str
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +249,7 @@ class Preview:
     not_now: str
 
 
-Reply = Question | Notice | Guidance | Offer | Preview | Report
+Reply = Question | Notice | Plain | Guidance | Offer | Preview | Report
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,12 +258,15 @@ class Deliver:
     (the platform's reference of a message sent earlier), replacing it.
 
     `then` is called with the new message's reference, or None when it could not be
-    delivered (the person never opened the bot, say), and returns what happens next."""
+    delivered (the person never opened the bot, say), and returns what happens next; its
+    replies are for the person whose turn it was. `after` > 0 is a retry: it is tried that
+    many seconds later, once the turn is over."""
 
     to: UserKey
     reply: Reply
     update: str | None = None
     then: Callable[[str | None], Awaitable[Turn]] | None = None
+    after: float = 0.0
 
 
 class Outcome(StrEnum):
@@ -271,3 +303,12 @@ class Turn:
     step: str | None = None
     deliveries: tuple[Deliver, ...] = ()
     """Messages for other people (or for this one outside this chat), made by this turn."""
+    closes: int | None = None
+    """The version of the question this turn retires: the newest question message, if it
+    shows that version, is closed (the same question asked again below it, or one left by
+    `back`, `restart` or a button that spends the question's token)."""
+    shown: Shown | None = None
+    """Where the newest question message was before this turn, where the commit said."""
+    about: tuple[str, ...] = ()
+    """The reports (their references) this turn's messages show: copies that withdrawing
+    the report removes."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textwrap import indent
 
 from .flow import Resource
-from .messages import Guidance, Notice, Offer, Preview, Question, Reply, Report
+from .messages import Guidance, Notice, Offer, Plain, Preview, Question, Reply, Report
 
 
 def strip_bold(text: str) -> str:
@@ -84,5 +84,7 @@ def render(reply: Reply) -> str:
         return preview(reply)
     if isinstance(reply, Report):
         return report(reply, "the member of staff")
+    if isinstance(reply, Plain):
+        return reply.text
     assert isinstance(reply, Notice)
     return strip_bold(reply.text)

@@ -1,8 +1,9 @@
 """One user's progress, and its compact stored form.
 
 Only ids and numbers are stored, never anything the user typed:
-`version|started_ms|updated_s|step|step=opt,opt;step=opt`. The version leads, so the
-compare-and-set script in `store` can read it without decoding the rest.
+`version|started_ms|updated_s|step|step=opt,opt;step=opt`, and for a walk-through of a report
+`|` and that report's reference. The version leads, so the compare-and-set script in
+`storage` can read it without decoding the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ class Progress:
     started: int = 0
     """Milliseconds since the epoch when this conversation began; part of every token."""
     updated: int = 0
+    origin: str = ""
+    """The report this conversation was begun from (a walk-through of it by the person told):
+    withdrawing that report deletes it. Empty for the user's own conversation."""
 
     @property
     def token(self) -> str:
@@ -39,6 +43,11 @@ class Progress:
             updated=now,
         )
 
+    def bumped(self, now: int) -> Progress:
+        """The same place, as a new version: every token shown so far is spent, so a second
+        click on a button that moves nothing on (send it again) finds it stale."""
+        return replace(self, version=self.version + 1, updated=now)
+
     def back(self, now: int) -> Progress:
         """Return to the last answered step, forgetting that answer (and so all after it)."""
         *rest, (step, _) = self.answers
@@ -46,11 +55,12 @@ class Progress:
 
     def encode(self) -> str:
         answers = ";".join(f"{s}={','.join(ids)}" for s, ids in self.answers)
-        return f"{self.version}|{self.started}|{self.updated}|{self.step}|{answers}"
+        origin = f"|{self.origin}" if self.origin else ""
+        return f"{self.version}|{self.started}|{self.updated}|{self.step}|{answers}{origin}"
 
     @classmethod
     def decode(cls, raw: str) -> Progress:
-        version, started, updated, step, answers = raw.split("|")
+        version, started, updated, step, answers, *origin = raw.split("|")
         pairs = (pair.split("=") for pair in answers.split(";") if pair)
         return cls(
             step=step,
@@ -58,4 +68,5 @@ class Progress:
             version=int(version),
             started=int(started),
             updated=int(updated),
+            origin=origin[0] if origin else "",
         )

@@ -12,7 +12,9 @@ from bot import local_redis
 from bot.redis_connection import client
 from conversation import flow
 from conversation.engine import Engine
-from conversation.store import Store
+from conversation.runner import Runner, build
+from conversation.storage import Db, Keys, Store
+from conversation.views import Views
 
 
 @pytest.fixture(scope="session")
@@ -36,27 +38,42 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
 @pytest.fixture
 def prefix() -> str:
-    return f"test:{uuid.uuid4().hex[:12]}"
+    """The test's own key prefix; also a terminal user id (`chat --user PREFIX...`)."""
+    return f"test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
 async def redis(redis_url: str, prefix: str) -> AsyncIterator:
+    """A client of the session's Redis; afterwards every key the test made is deleted: those
+    under its prefix, and a terminal chat's under `hb:` for a user id starting with it."""
     r = client(redis_url)
     yield r
-    keys = [k async for k in r.scan_iter(f"{prefix}:*")]
-    if keys:
-        await r.delete(*keys)
+    for pattern in (f"{prefix}:*", f"hb:{{terminal:*:{prefix}*}}*"):
+        keys = [k async for k in r.scan_iter(pattern)]
+        if keys:
+            await r.delete(*keys)
     await r.aclose()
 
 
 @pytest.fixture
-def store(redis, prefix: str) -> Store:
-    return Store(redis, ttl_seconds=30 * 86_400, prefix=prefix)
+def db(redis, prefix: str) -> Db:
+    return Db(redis, Keys(prefix))
+
+
+@pytest.fixture
+def store(db: Db) -> Store:
+    return Store(db, ttl_seconds=30 * 86_400)
 
 
 @pytest.fixture
 def engine(store: Store) -> Engine:
-    return Engine(flow.load(), store, ttl_days=30)
+    return Engine(Views(flow.load()), store)
+
+
+@pytest.fixture
+def runner(redis, prefix: str) -> Runner:
+    """The whole conversation, as `serve` builds it, on the test's own keys."""
+    return build(redis, prefix=prefix)
 
 
 @pytest.fixture
@@ -64,8 +81,6 @@ def new_engine(redis, prefix: str):
     """Another worker: its own store (and so its own cache) on the same Redis."""
 
     def make() -> Engine:
-        return Engine(
-            flow.load(), Store(redis, ttl_seconds=30 * 86_400, prefix=prefix), ttl_days=30
-        )
+        return Engine(Views(flow.load()), Store(Db(redis, Keys(prefix)), ttl_seconds=30 * 86_400))
 
     return make

@@ -22,17 +22,19 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from adapters import slack
-from adapters.slack import SlackSettings
-from adapters.teams import TeamsSettings
-from bot.bench.standins.connector import Connector
-from bot.bench.standins.slack_api import TOKEN, SlackApi
+from adapters.slack import app as slack_app
+from adapters.slack.settings import SlackSettings
+from adapters.teams.settings import TeamsSettings
 from bot.config import Settings
 from bot.redis_connection import client
 from bot.web import create_app
 from conversation import flow
 from conversation.engine import Engine
-from conversation.store import Store
+from conversation.runner import Runner
+from conversation.storage import Db, Keys, Store
+from conversation.views import Views
+from tests.drivers.connector import Connector
+from tests.drivers.slack_api import TOKEN, SlackApi
 
 from .identity_standin import BotFrameworkKeys
 from .test_slack import SECRET
@@ -161,7 +163,7 @@ class Servers:
         self.keys = await BotFrameworkKeys().__aenter__()
         self.redis = client(self.redis_url)
         self.engine = Engine(
-            flow.load(), Store(self.redis, ttl_seconds=86_400, prefix=self.prefix), ttl_days=30
+            Views(flow.load()), Store(Db(self.redis, Keys(self.prefix)), ttl_seconds=86_400)
         )
         self._snapshot = self.redis.register_script(_SNAPSHOT)
         slack_settings = SlackSettings(TOKEN, SECRET, self.api.url)
@@ -187,7 +189,7 @@ class Servers:
         self.teams_signed = Client(self._port(2), self.sent, self._forget_known)
 
     async def _serve(self, settings: Settings) -> web.Application:
-        server = TestServer(create_app(settings, self.engine), host="127.0.0.1")
+        server = TestServer(create_app(settings, Runner(self.engine)), host="127.0.0.1")
         await server.start_server()
         self._servers.append(server)
         return server.app
@@ -236,7 +238,7 @@ class Servers:
         """Wait for the Slack bot's turns in flight, then take the snapshot (one hop)."""
 
         async def settled() -> Snapshot:
-            await self.slack_app[slack.BOT].idle()
+            await self.slack_app[slack_app.BOT].idle()
             return await self._keys()
 
         self._known = self.run(settled())

@@ -9,8 +9,9 @@ import re
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.bench.results import Result, print_table, ratio
-from bot.bench.standins import Connector, SlackApi
+from bench.results import Result, print_table, ratio
+from tests.drivers.connector import Connector
+from tests.drivers.slack_api import SlackApi
 
 
 def test_the_table_lines_up_its_columns_whatever_the_names() -> None:

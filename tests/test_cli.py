@@ -29,7 +29,7 @@ def run(
     )
 
 
-def test_a_piped_chat_reaches_the_final_guidance(redis_url: str, prefix: str) -> None:
+def test_a_piped_chat_reaches_the_final_guidance(redis, redis_url: str, prefix: str) -> None:
     done = run("chat", "--user", prefix, stdin=WHOLE_PATH, env={"REDIS_URL": redis_url})
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -39,7 +39,7 @@ def test_a_piped_chat_reaches_the_final_guidance(redis_url: str, prefix: str) ->
     assert "swgfl.co.uk" not in out
 
 
-def test_running_again_with_the_same_user_resumes(redis_url: str, prefix: str) -> None:
+def test_running_again_with_the_same_user_resumes(redis, redis_url: str, prefix: str) -> None:
     env = {"REDIS_URL": redis_url}
     assert run("chat", "--user", prefix, stdin="1\n1\nstop\n", env=env).returncode == 0
     again = run("chat", "--user", prefix, stdin="", env=env)
@@ -93,6 +93,6 @@ def test_the_diagram_is_drawn_from_the_machine_and_the_readme_shows_it() -> None
 def test_help_lists_every_command_in_plain_text() -> None:
     done = run("--help")
     assert done.returncode == 0, done.stderr
-    for command in ("chat", "diagram", "serve", "bench", "teams-package"):
+    for command in ("chat", "diagram", "serve", "teams-package"):
         assert re.search(rf"^    {command} +\S", done.stdout, re.M), command
     assert "`" not in done.stdout

@@ -16,14 +16,16 @@ import aiohttp
 import pytest
 from redis.crc import key_slot
 
-from bot.bench.standins.connector import Connector
-from bot.bench.standins.slack_api import TOKEN, SlackApi
 from bot.redis_connection import client, close, replica_wait_ms
 from conversation import plaintext
 from conversation.engine import Engine
 from conversation.messages import Choose, Guidance, Outcome, Question, Start, UserKey
 from conversation.progress import Progress
-from conversation.store import REPLICA_WAIT_MS, Store
+from conversation.storage import Db, Keys, Store, writable
+from conversation.storage.store import REPLICA_WAIT_MS
+from conversation.views import Views
+from tests.drivers.connector import Connector
+from tests.drivers.slack_api import TOKEN, SlackApi
 
 from .helpers import FLOW, SAMPLE_PATHS, serving
 from .redis_servers import Cluster, Server, await_for, redis_cluster
@@ -65,7 +67,7 @@ async def walk(engine: Engine, user: UserKey, path: tuple) -> str:
 async def cluster_store(redis_cluster: Cluster, prefix: str) -> AsyncIterator[Store]:
     redis = client(redis_cluster.url)
     wait = await replica_wait_ms(redis)
-    yield Store(redis, ttl_seconds=3600, prefix=prefix, replica_wait_ms=wait)
+    yield Store(Db(redis, Keys(prefix)), ttl_seconds=3600, replica_wait_ms=wait)
     keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
     for key in keys:
         await redis.delete(key)
@@ -80,8 +82,8 @@ async def test_users_on_every_master_reach_their_guidance_and_each_answer_is_on_
 ) -> None:
     assert cluster_store.replica_wait_ms == REPLICA_WAIT_MS  # the cluster has replicas
     # (A generous bound, so that a loaded test machine cannot make the wait lapse.)
-    patient = Store(cluster_store.redis, 3600, prefix=cluster_store.prefix, replica_wait_ms=5000)
-    engine = Engine(FLOW, patient, ttl_days=1)
+    patient = Store(cluster_store.db, 3600, replica_wait_ms=5000)
+    engine = Engine(Views(FLOW, ttl_days=1), patient)
     masters = redis_cluster.masters()
     assert len(masters) == 3
     users = [
@@ -95,14 +97,14 @@ async def test_users_on_every_master_reach_their_guidance_and_each_answer_is_on_
         check_guidance(text, dict(path))
     # Every commit waited for a replica: each user's last answer is on their master's replica.
     for user, path in zip(users, paths, strict=True):
-        key = cluster_store.key(user)
+        key = cluster_store.keys.user(user)
         master = redis_cluster.master_for_slot(key_slot(key.encode()))
         replica = redis_cluster.replica_of(master)
         with replica.client() as r:
             r.execute_command("READONLY")
             copy = Progress.decode(r.get(key).decode())
         assert copy.answers == tuple(path)
-    assert await cluster_store.ping()
+    assert await writable(cluster_store.db)
 
 
 def test_the_terminal_chat_runs_on_a_cluster_for_users_on_every_master(
@@ -193,7 +195,7 @@ async def test_200_users_at_once_on_one_master_never_hear_unavailable(
     """redis-py's cluster client has no waiting pool: past its per-node limit a command fails
     at once. The benchmark's 200 users, all on one master, each walking a whole path at once,
     must all finish (with redis-py's default of 100 connections a node, they do not)."""
-    engine = Engine(FLOW, cluster_store, ttl_days=1)
+    engine = Engine(Views(FLOW, ttl_days=1), cluster_store)
     master = redis_cluster.masters()[0]
     names = names_on(redis_cluster, lambda n: f"test:school:{n}", master, 200)
     paths = [PATHS[i % len(PATHS)] for i in range(len(names))]

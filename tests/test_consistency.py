@@ -32,11 +32,11 @@ from redis.exceptions import RedisError
 
 from adapters.slack import blocks as slack_blocks
 from adapters.teams import cards as teams_cards
-from bot.bench.standins.connector import Connector
-from bot.bench.standins.slack_api import TOKEN, SlackApi
 from bot.local_redis import free_port
 from bot.redis_connection import client, close
 from conversation.progress import Progress
+from tests.drivers.connector import Connector
+from tests.drivers.slack_api import TOKEN, SlackApi
 
 from .helpers import ALL_PATHS, FLOW, wait_until_up
 from .test_slack import SECRET, TEAM, SlackUser, guidance_of, signed, step_of

@@ -18,7 +18,7 @@ from conversation.messages import (
     UserKey,
 )
 from conversation.progress import Progress
-from conversation.store import Store
+from conversation.storage import Store
 
 from .helpers import click, path_where, question, typed
 
@@ -30,7 +30,7 @@ def fullwidth(text: str) -> str:
 
 
 async def raw(store: Store, user: UserKey = ME) -> bytes | None:
-    return await store.redis.get(store.key(user))
+    return await store.redis.get(store.keys.user(user))
 
 
 async def at_perpetrator(engine: Engine):
@@ -174,7 +174,7 @@ async def test_the_final_step_can_resend_restart_or_delete(engine: Engine, store
 
 
 async def test_progress_from_an_older_flow_starts_again(engine: Engine, store: Store) -> None:
-    await store.redis.set(store.key(ME), "4|1|1|removed_step|welcome=start")
+    await store.redis.set(store.keys.user(ME), "4|1|1|removed_step|welcome=start")
     turn = await engine.handle(ME, Start())
     assert turn.outcome is Outcome.RESTARTED and question(turn).step == "welcome"
     assert (await raw(store)).startswith(b"5|")
@@ -206,7 +206,7 @@ async def test_progress_naming_options_the_flow_no_longer_has_starts_again(
 ) -> None:
     """Resumed, it would end in a checklist with no policy (or no role) in it."""
     old = _older_flow_progress()[name]
-    await store.redis.set(store.key(ME), old.encode())
+    await store.redis.set(store.keys.user(ME), old.encode())
     given = {"resume": Start(), "typed answer": Say("4"), "click": Choose(("other",), old.token)}
     turn = await engine.handle(ME, given[inp])
     assert turn.outcome is Outcome.RESTARTED and question(turn).step == "welcome"

@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.slack import SlackSettings
-from bot.bench.standins.connector import Connector
-from bot.bench.standins.slack_api import TOKEN, SlackApi
+from adapters.slack.settings import SlackSettings
 from bot.config import Settings
 from bot.local_redis import free_port, wait_until_answers
 from bot.redis_connection import client
@@ -21,7 +19,11 @@ from bot.web import create_app
 from conversation import flow
 from conversation.engine import Engine
 from conversation.messages import Outcome, Start, UserKey
-from conversation.store import Store, StoreUnavailable
+from conversation.runner import Runner
+from conversation.storage import Db, Store, StoreUnavailable
+from conversation.views import Views
+from tests.drivers.connector import Connector
+from tests.drivers.slack_api import TOKEN, SlackApi
 
 from .helpers import question, typed
 from .test_slack import SECRET, SlackUser, step_of
@@ -82,12 +84,12 @@ def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
 
 async def test_a_conversation_survives_redis_stopping_and_starting(redis_process) -> None:
     redis = client(redis_process.url)
-    engine = Engine(flow.load(), Store(redis, ttl_seconds=3600), ttl_days=1)
+    engine = Engine(Views(flow.load(), ttl_days=1), Store(Db(redis), ttl_seconds=3600))
     me = UserKey("test", "faults", "me")
     turn = await typed(engine, me, "hi", "1", "2", "1")
     assert question(turn).step == "perpetrator"
 
-    async with TestClient(TestServer(create_app(Settings(), engine))) as http:
+    async with TestClient(TestServer(create_app(Settings(), Runner(engine)))) as http:
         redis_process.stop()
         started = time.monotonic()
         with pytest.raises(StoreUnavailable):
@@ -104,7 +106,9 @@ async def test_a_conversation_survives_redis_stopping_and_starting(redis_process
         assert turn.outcome is Outcome.ANSWERED and question(turn).step == "criteria"
 
     # a new process after the restart finds everything answered so far
-    fresh = Engine(flow.load(), Store(client(redis_process.url), ttl_seconds=3600), ttl_days=1)
+    fresh = Engine(
+        Views(flow.load(), ttl_days=1), Store(Db(client(redis_process.url)), ttl_seconds=3600)
+    )
     resumed = await fresh.handle(me, Start())
     assert resumed.outcome is Outcome.RESUMED and question(resumed).step == "criteria"
     await redis.aclose()
@@ -121,10 +125,10 @@ async def test_users_hear_within_3_s_when_redis_goes_and_carry_on_when_it_is_bac
     """Stopped: connections are refused. Hung (SIGSTOP): they open but nothing answers, so
     only the client's timeouts bound the wait."""
     redis = client(redis_process.url)
-    engine = Engine(flow.load(), Store(redis, ttl_seconds=3600), ttl_days=1)
+    engine = Engine(Views(flow.load(), ttl_days=1), Store(Db(redis), ttl_seconds=3600))
     async with SlackApi() as api, Connector() as connector:
         settings = Settings(slack=SlackSettings(TOKEN, SECRET, api.url), teams=UNAUTHENTICATED)
-        async with TestClient(TestServer(create_app(settings, engine))) as http:
+        async with TestClient(TestServer(create_app(settings, Runner(engine)))) as http:
             alice = SlackUser(slack_poster(http), api)
             bob = TeamsUser(teams_poster(http), connector)
             for text in ("hi", "start", "1", "continue"):
@@ -133,7 +137,7 @@ async def test_users_hear_within_3_s_when_redis_goes_and_carry_on_when_it_is_bac
             for ids in (("start",), ("affected",), ("continue",)):
                 await bob.answer(*ids)
             slack_question, teams_card = alice.question(), bob.question()
-            unavailable = engine.notice("unavailable").text
+            unavailable = engine.views.for_user(UserKey("any", "x", "y")).notice("unavailable").text
 
             if fault == "stopped":
                 redis_process.stop()

@@ -47,14 +47,15 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from adapters import slack, teams
+from adapters.slack import app as slack_app
 from adapters.slack import blocks as slack_blocks
 from adapters.teams import cards as teams_cards
-from bot.bench.standins.connector import Call as TeamsCall
-from bot.bench.standins.slack_api import Call as SlackCall
+from adapters.teams import request as teams_request
 from bot.web import MAX_BODY
 from conversation import flow, typed
 from conversation.messages import Notice
+from tests.drivers.connector import Call as TeamsCall
+from tests.drivers.slack_api import Call as SlackCall
 
 from .hostile_server import Client, Reply, Servers, Snapshot
 from .identity_standin import KID
@@ -106,13 +107,18 @@ CONTENT_TYPES = [
 
 
 SHARES: dict[str, int] = {}
-"""The requests each generated test throws by itself, at the least: each checks its own at its
-end, so that their sum is thrown whenever they all run, and no test counts another's."""
+"""The requests each generated test must throw by itself, at the least. Hypothesis keeps a
+number of examples that moves when unrelated code changes (it draws literals from every
+loaded module), so each floor is well under what its examples throw, and the 10,000 in all
+is checked on what was actually thrown (`THROWN`), never on the configuration."""
+
+THROWN: Counter[str] = Counter()
+"""The requests each generated test actually threw in this run."""
 
 
 def hostile(examples: int, share: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Reproducible in CI: a fixed seed, no example database, no per-example deadline. The test
-    then checks that it threw at least `share` requests of its own (see `SHARES`)."""
+    then checks that it threw at least `share` requests of its own."""
     configured = _settings(examples)
 
     def decorate(test: Callable[..., None]) -> Callable[..., None]:
@@ -124,7 +130,8 @@ def hostile(examples: int, share: int) -> Callable[[Callable[..., None]], Callab
             sent: Counter[str] = fixtures["servers"].sent
             before = sent[test.__name__]
             run(**fixtures)
-            assert sent[test.__name__] - before >= share, (sent[test.__name__] - before, share)
+            THROWN[test.__name__] = sent[test.__name__] - before
+            assert THROWN[test.__name__] >= share, (THROWN[test.__name__], share)
 
         return checked
 
@@ -328,19 +335,19 @@ def deliveries(changes: Changes) -> tuple[list[bytes], Changes]:
 
 
 def key_of(servers: Servers, user: SlackUser | TeamsUser) -> bytes:
-    return servers.engine.store.key(user.key).encode()
+    return servers.engine.store.keys.user(user.key).encode()
 
 
 def pointer_of(servers: Servers, user: SlackUser | TeamsUser) -> bytes:
-    return servers.engine.store.message_key(user.key).encode()
+    return servers.engine.store.keys.message(user.key).encode()
 
 
 def pointer_to(token: str, ref: str) -> bytes:
     """The pointer's value for the question with `token`, posted at `ref`: the question's
-    version (the token's last part) orders the pointers, and ends the reference too, so that
-    a question asked again knows the older message shows the same question."""
+    version (the token's last part) orders the pointers, so that a question asked again
+    knows the older message shows the same question."""
     version = token.rpartition(".")[2]
-    return f"{version}|{ref}\n{version}".encode()
+    return f"{version}|{ref}".encode()
 
 
 def closing(calls: list, before: bytes | None) -> list:
@@ -532,7 +539,7 @@ def alice_would_send(draw: st.DrawFn, scene: SlackScene) -> tuple[bytes, str]:
     return to_json(draw(json_values)), JSON
 
 
-@hostile(820, 4400)
+@hostile(900, 3800)
 @given(data=st.data())
 def test_an_unsigned_forged_stale_or_replayed_slack_request_is_refused_and_changes_nothing(
     servers: Servers, slack_scene: SlackScene, data: st.DataObject
@@ -584,15 +591,15 @@ def malformed_slack(draw: st.DrawFn, scene: SlackScene) -> tuple[bytes, str | No
         body = to_json(draw(mutated(mallory.event(draw(short_text)))), ascii_only, depth)
         content_type = JSON
     elif kind == "click":
-        action = {"action_id": slack.ANSWER + "start", "type": "button", "value": "1.1"}
+        action = {"action_id": slack_blocks.ANSWER + "start", "type": "button", "value": "1.1"}
         raw = to_json(draw(mutated(mallory.action_payload(scene.question(mallory), action))))
         body = to_form({"payload": raw.decode("utf-8", "surrogatepass")})
         content_type = FORM
     elif kind == "ticks":  # a Continue whose ticks are anything at all
-        go = {"action_id": slack.SUBMIT, "type": "button", "value": "1.1"}
+        go = {"action_id": slack_blocks.SUBMIT, "type": "button", "value": "1.1"}
         payload = mallory.action_payload(scene.question(mallory), go)
         ticks = draw(st.one_of(json_values, st.lists(json_values, max_size=3)))
-        payload["state"] = {"values": {"b0": {slack.PICK: {"selected_options": ticks}}}}
+        payload["state"] = {"values": {"b0": {slack_blocks.PICK: {"selected_options": ticks}}}}
         body = to_form({"payload": to_json(payload).decode("utf-8", "surrogatepass")})
         content_type = FORM
     elif kind == "ids":  # the ids Bolt would guess from, set to anything
@@ -622,7 +629,7 @@ def malformed_slack(draw: st.DrawFn, scene: SlackScene) -> tuple[bytes, str | No
     return body, content_type
 
 
-@hostile(440, 800)
+@hostile(480, 700)
 @given(data=st.data())
 def test_a_signed_but_malformed_slack_request_gets_a_4xx_and_changes_nothing(
     servers: Servers, slack_scene: SlackScene, data: st.DataObject
@@ -653,7 +660,7 @@ OPTIONS = st.one_of(st.sampled_from(ALL_OPTIONS), short_text)
 CLICKS = st.tuples(
     st.sampled_from(["current", "old", "another user's", "made up", "missing"]),
     st.sampled_from(["answer", "continue", "tick", "other button"]),
-    short_text.filter(lambda t: t != slack.SUBMIT),
+    short_text.filter(lambda t: t != slack_blocks.SUBMIT),
 )
 """Whose token a click carries, what kind of click it is, and a made-up token or action id."""
 
@@ -682,22 +689,22 @@ def wrong_clicks(draw: st.DrawFn, scene: SlackScene) -> tuple[SlackUser, dict, s
     chosen: tuple[str, ...] = ()
     if kind == "answer":
         chosen = (draw(OPTIONS),)
-        action = {"action_id": slack.ANSWER + chosen[0], "type": "button", **value}
+        action = {"action_id": slack_blocks.ANSWER + chosen[0], "type": "button", **value}
     elif kind == "continue":
         chosen = tuple(draw(st.lists(OPTIONS, max_size=4))) if has_boxes else ()
-        action = {"action_id": slack.SUBMIT, "type": "button", **value}
+        action = {"action_id": slack_blocks.SUBMIT, "type": "button", **value}
     elif kind == "tick":
-        action = {"action_id": slack.PICK, "type": "checkboxes", "selected_options": []}
+        action = {"action_id": slack_blocks.PICK, "type": "checkboxes", "selected_options": []}
     else:
         action = {"action_id": made_up, "type": "button", **value}
-    assume(not (kind == "other button" and made_up.startswith(slack.ANSWER)))
+    assume(not (kind == "other button" and made_up.startswith(slack_blocks.ANSWER)))
     assume(not (whose == "made up" and made_up == token))
     valid = kind in ("answer", "continue") and whose == "current" and acceptable(step, chosen)
     assume(not valid)
     return user, user.action_payload(message, action, chosen), kind
 
 
-@hostile(330, 740)
+@hostile(370, 600)
 @given(data=st.data())
 def test_a_wrong_slack_click_is_answered_politely_in_the_dm_and_changes_nothing(
     servers: Servers, slack_scene: SlackScene, data: st.DataObject
@@ -722,7 +729,7 @@ def test_a_wrong_slack_click_is_answered_politely_in_the_dm_and_changes_nothing(
         notice, question = closing(watch.slack(), watch.before.get(pointer_of(servers, user)))
         assert notice.method == question.method == "chat.postMessage"
         assert notice.channel == question.channel == user.dm
-        assert notice.text in {slack.render(Notice(t))[0] for t in POLITE}
+        assert notice.text in {slack_blocks.render(Notice(t))[0] for t in POLITE}
         assert slack_step(question) == step and token_of(question) == token
         pointer = pointer_of(servers, user)
         moved = pointer_to(token, f"{user.dm}\n{question.response['ts']}")
@@ -730,7 +737,7 @@ def test_a_wrong_slack_click_is_answered_politely_in_the_dm_and_changes_nothing(
         assert watch.logged() == []
 
 
-@hostile(250, 340)
+@hostile(280, 280)
 @given(data=st.data())
 def test_odd_unicode_typed_in_the_dm_or_after_the_command_is_answered_politely(
     servers: Servers, slack_scene: SlackScene, data: st.DataObject
@@ -753,7 +760,7 @@ def test_odd_unicode_typed_in_the_dm_or_after_the_command_is_answered_politely(
         assert calls[0].method == "conversations.open" and calls[0].args["users"] == user.id
         if channel != user.dm:  # only "I've sent you a direct message", only to them
             moved = calls[1]
-            assert moved.method == "respond" and moved.text == slack.MOVED_PRIVATE
+            assert moved.method == "respond" and moved.text == slack_app.MOVED_PRIVATE
             assert moved.args["response_type"] == "ephemeral"
         *_, notice, question = calls
         assert notice.text.startswith("Welcome back")
@@ -764,7 +771,7 @@ def test_odd_unicode_typed_in_the_dm_or_after_the_command_is_answered_politely(
         assert slack_post(servers, body, JSON, signed(body)).status == 200
         notice, question = closing(watch.slack(), watch.before.get(pointer_of(servers, user)))
         said = "long" if typed.read(FLOW.step(step), text).long else "unclear"
-        assert notice.text == slack.render(Notice(NOTICES[said]))[0]
+        assert notice.text == slack_blocks.render(Notice(NOTICES[said]))[0]
         event_id = event["event_id"].encode()
     assert notice.channel == question.channel == user.dm
     assert slack_step(question) == step and token_of(question) == token
@@ -777,7 +784,7 @@ def test_odd_unicode_typed_in_the_dm_or_after_the_command_is_answered_politely(
         assert seen == []
     else:  # the event is marked delivered; re-sent, re-signed, with the same id, it is dropped
         (marked,) = seen
-        assert marked == servers.engine.store.deliveries_key(user.key).encode()
+        assert marked == servers.engine.store.keys.seen(user.key).encode()
         assert servers.run(servers.redis.zscore(marked, b"slack:" + event_id)) is not None
         again = Watch.start(servers)
         headers = {**signed(body), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"}
@@ -947,7 +954,7 @@ def malformed_teams(draw: st.DrawFn, scene: TeamsScene) -> tuple[bytes, str | No
     return draw(truncated(to_json(message))), JSON, True
 
 
-@hostile(430, 990)
+@hostile(470, 850)
 @given(data=st.data())
 def test_a_malformed_teams_activity_gets_a_4xx_and_changes_nothing(
     servers: Servers, teams_scene: TeamsScene, data: st.DataObject
@@ -1001,7 +1008,7 @@ def wrong_submits(draw: st.DrawFn, scene: TeamsScene) -> tuple[TeamsUser, dict]:
         value: Any = {"token": sent_token, "option": chosen[0]}
     elif shape == "options":
         picked = ",".join(draw(st.lists(OPTIONS, max_size=4)))
-        value = {"token": sent_token, teams.MULTI_INPUT: picked}
+        value = {"token": sent_token, teams_cards.MULTI_INPUT: picked}
         chosen = tuple(p for p in picked.split(",") if p)
     elif shape == "token only":
         value = {"token": sent_token}
@@ -1009,7 +1016,7 @@ def wrong_submits(draw: st.DrawFn, scene: TeamsScene) -> tuple[TeamsUser, dict]:
         value = draw(NOT_A_SUBMIT)
         text = draw(odd_text)
         assume(reads_as_nothing(step, text.strip()))
-        assume(text.strip().lstrip("/").casefold() != teams.COMMAND)
+        assume(text.strip().lstrip("/").casefold() != teams_request.COMMAND)
     assume(not (sent_token == token and shape != "not a submit" and acceptable(step, chosen)))
     activity = user.activity(value=value, text=text)
     replies = [current.created, *(c.created for c in old), "x", None]
@@ -1019,7 +1026,7 @@ def wrong_submits(draw: st.DrawFn, scene: TeamsScene) -> tuple[TeamsUser, dict]:
     return user, activity
 
 
-@hostile(180, 320)
+@hostile(200, 270)
 @given(data=st.data())
 def test_a_wrong_teams_submit_is_answered_politely_in_the_chat_and_changes_nothing(
     servers: Servers, teams_scene: TeamsScene, data: st.DataObject
@@ -1037,7 +1044,7 @@ def test_a_wrong_teams_submit_is_answered_politely_in_the_chat_and_changes_nothi
     assert notice.method == card.method == "POST" and notice.text in POLITE
     assert teams_step(card) == step and card_token(card) == token
     (seen,), changed = deliveries(watch.changes())  # marked delivered, once
-    assert seen == servers.engine.store.deliveries_key(user.key).encode()
+    assert seen == servers.engine.store.keys.seen(user.key).encode()
     pointer = pointer_of(servers, user)
     card_id = actions(card.card)[0]["data"][teams_cards.CARD_ID]
     moved_to = pointer_to(token, f"{user.chat}\n{card.created}\n{card_id}")
@@ -1141,7 +1148,7 @@ def alice_would_activity(draw: st.DrawFn, scene: TeamsScene) -> tuple[bytes, str
     current = scene.question(alice)
     kind = draw(ALICE_ACTIVITIES)
     if kind == "answer":
-        value = {"token": card_token(current), teams.MULTI_INPUT: "pupil"}
+        value = {"token": card_token(current), teams_cards.MULTI_INPUT: "pupil"}
         return to_json(alice.activity(value=value, replyToId=current.created)), JSON
     if kind == "delete my data":
         return to_json(alice.activity(text=kind)), JSON
@@ -1152,7 +1159,7 @@ def alice_would_activity(draw: st.DrawFn, scene: TeamsScene) -> tuple[bytes, str
     return body, content_type
 
 
-@hostile(560, 2460)
+@hostile(620, 2100)
 @given(data=st.data())
 def test_an_unsigned_or_forged_teams_request_is_refused_with_401_and_changes_nothing(
     servers: Servers, teams_scene: TeamsScene, keys: Keys, data: st.DataObject
@@ -1184,7 +1191,7 @@ def test_an_unsigned_or_forged_teams_request_is_refused_with_401_and_changes_not
 # --- bodies over the limit ------------------------------------------------------------------
 
 
-@hostile(40, 40)
+@hostile(40, 30)
 @given(data=st.data())
 def test_a_body_over_the_size_limit_is_refused_with_413_before_it_is_read(
     servers: Servers, slack_scene: SlackScene, teams_scene: TeamsScene, data: st.DataObject
@@ -1221,12 +1228,14 @@ def test_a_body_over_the_size_limit_is_refused_with_413_before_it_is_read(
 
 
 def test_at_least_ten_thousand_generated_requests_were_thrown() -> None:
-    """The issue asks for 10,000 or more generated requests in all: each generated test
-    checks that it threw its share, so the shares must add up to that."""
+    """The issue asks for 10,000 or more generated requests in all: the sum of what each
+    generated test threw in this run (it runs last in this file)."""
     generated = {
         name
         for name, test in globals().items()
         if name.startswith("test_") and getattr(test, "is_hypothesis_test", False)
     }
     assert generated == set(SHARES)
-    assert sum(SHARES.values()) >= 10_000, SHARES
+    if set(THROWN) != generated:
+        pytest.skip("only some of the generated tests ran: the total is for a whole run")
+    assert sum(THROWN.values()) >= 10_000, THROWN

@@ -15,12 +15,10 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.bench.standins.slack_api import Call, SlackApi
 from bot.web import create_app
-from conversation import flow
-from conversation.case import Cases
-from conversation.engine import Engine
-from conversation.store import Store
+from conversation.runner import Runner, build
+from conversation.storage import Db, Keys, Store
+from tests.drivers.slack_api import Call, SlackApi
 
 from .helpers import path_where
 from .school_files import leads_school
@@ -34,18 +32,13 @@ HANDLING = path_where(role=("handling",), lead=("no",))
 LEAD_DM = "DU0LEAD"
 
 
-def telling_engine(store: Store) -> Engine:
-    return Engine(
-        flow.load(),
-        store,
-        ttl_days=30,
-        schools=leads_school(),
-        cases=Cases(store, 90 * 86_400),
-    )
+def telling_engine(store: Store) -> Runner:
+    """The conversation with telling, for a school whose lead can be messaged."""
+    return build(store.redis, prefix=store.keys.prefix, schools=leads_school())
 
 
 @pytest.fixture
-def api_engine(store: Store) -> Engine:
+def api_engine(store: Store) -> Runner:
     return telling_engine(store)
 
 
@@ -56,7 +49,7 @@ async def api() -> AsyncIterator[SlackApi]:
 
 
 @pytest.fixture
-async def http(api_engine: Engine, api: SlackApi) -> AsyncIterator[TestClient]:
+async def http(api_engine: Runner, api: SlackApi) -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(create_app(settings_for(api), api_engine))) as client_:
         yield client_
 
@@ -160,10 +153,14 @@ async def test_typed_yes_sends_and_not_now_sends_nothing(alice: SlackUser, api: 
     await press(alice, offer, "tell:leads.1")
     preview = with_button(api, alice.dm, "tell-send")
     await press(alice, preview, "tell-not-now")
-    assert "Nothing has been sent" in api.posted(alice.dm)[-1].text
+    assert "Nothing has been sent" in api.posted(alice.dm)[-2].text
     assert await alice.say("yes") == 200  # the preview was put away: yes answers nothing
     assert api.to("DU0LEADTWO") == []
-    await press(alice, offer, "tell:leads.1")
+    await press(alice, offer, "tell:leads.1")  # that offer's token is spent: stale
+    assert "earlier conversation" in api.posted(alice.dm)[-2].text
+    assert api.to("DU0LEADTWO") == []
+    assert await alice.say("send it again") == 200  # the offer again, with a fresh token
+    await press(alice, with_button(api, alice.dm, "tell:"), "tell:leads.1")
     assert await alice.say("yes") == 200
     assert len(api.posted("DU0LEADTWO")) == 1
 
@@ -272,7 +269,7 @@ async def test_delete_my_data_withdraws_the_report_and_clears_the_leads_message(
     updates = len(api.updates(LEAD_DM))
     for action in ("case:ack", "case:done:support", "case:walk", "case:record"):
         assert await press(lee, report, action) == 200
-        assert "has been withdrawn" in api.posted(LEAD_DM)[-1].text
+        assert "isn't available to you" in api.posted(LEAD_DM)[-1].text
     assert len(api.updates(LEAD_DM)) == updates
 
 
@@ -304,7 +301,7 @@ async def test_a_lead_slack_cannot_reach_gets_a_clear_answer_and_the_text_to_for
 async def test_a_school_with_nobody_to_message_offers_the_text_to_forward(
     api: SlackApi, store: Store
 ) -> None:
-    engine = Engine(flow.load(), store, ttl_days=30, cases=Cases(store, 86_400))
+    engine = build(store.redis, prefix=store.keys.prefix)
     async with TestClient(TestServer(create_app(settings_for(api), engine))) as http:
         alice = SlackUser(poster(http), api)
         await alice.walk(LEAD_LEADS)
@@ -312,7 +309,7 @@ async def test_a_school_with_nobody_to_message_offers_the_text_to_forward(
         assert [b["action_id"] for b in buttons(offer)] == ["tell:forward"]
         assert "headteacher or nominated lead should manage your case" in shown([offer])
         await press(alice, offer, "tell:forward")
-        assert "Direct the staff member to support" in api.posted(alice.dm)[-1].text
+        assert "Direct the staff member to support" in api.posted(alice.dm)[-2].text
         assert [
             c for c in api.calls if c.method == "conversations.open" and c.args["users"] != alice.id
         ] == []
@@ -328,7 +325,7 @@ async def test_two_workers_racing_acknowledge_against_withdraw_end_withdrawn(
             TestServer(
                 create_app(
                     settings_for(api),
-                    telling_engine(Store(redis, ttl_seconds=30 * 86_400, prefix=prefix)),
+                    telling_engine(Store(Db(redis, Keys(prefix)), ttl_seconds=30 * 86_400)),
                 )
             )
         )
@@ -358,7 +355,7 @@ async def test_two_mark_done_clicks_on_two_workers_both_count(
             TestServer(
                 create_app(
                     settings_for(api),
-                    telling_engine(Store(redis, ttl_seconds=30 * 86_400, prefix=prefix)),
+                    telling_engine(Store(Db(redis, Keys(prefix)), ttl_seconds=30 * 86_400)),
                 )
             )
         )

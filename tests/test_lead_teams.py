@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.bench.standins.connector import Call, Connector
 from bot.config import Settings
-from conversation.store import Store
+from conversation.storage import Db, Keys, Store
+from tests.drivers.connector import Call, Connector
 
 from .adaptive_cards import problems
 from .school_files import LEAD_TEAMS
@@ -201,7 +201,7 @@ async def test_delete_my_data_withdraws_the_report_from_the_leads_chat(
     assert "Direct the staff member" not in words([withdrawn])
     for want in ({"act": "ack"}, {"act": "done", "item": "support"}, {"act": "walk"}):
         assert await press(lee, report, **want) == 201
-        assert "has been withdrawn" in connector.sent_to(lee.chat)[-1].text
+        assert "isn't available to you" in connector.sent_to(lee.chat)[-1].text
     assert len(connector.updates(lee.chat)) == 1
     check_cards_valid(connector)
 
@@ -248,7 +248,7 @@ async def test_two_workers_racing_acknowledge_against_withdraw_end_withdrawn(
     connector: Connector, redis, prefix: str
 ) -> None:
     def worker() -> TestClient:
-        store = Store(redis, ttl_seconds=30 * 86_400, prefix=prefix)
+        store = Store(Db(redis, Keys(prefix)), ttl_seconds=30 * 86_400)
         return _serve(Settings(teams=UNAUTHENTICATED), telling_engine(store))
 
     async with worker() as one, worker() as two:

@@ -12,7 +12,7 @@ from conversation import flow
 from conversation.engine import Engine
 from conversation.messages import Choose, Outcome, Question, Start, UserKey
 from conversation.paths import Path
-from conversation.store import Store
+from conversation.storage import Store
 
 from .helpers import ALL_PATHS, check_logs_private, click, typed
 
@@ -50,14 +50,14 @@ async def test_a_finished_conversation_stores_only_ids_with_expiry(
     engine: Engine, store: Store
 ) -> None:
     await typed(engine, USER, SECRET_WORDS, "1", "1", "1", "4", "2", "2", "4")
-    keys = [k async for k in store.redis.scan_iter(f"{store.prefix}:*")]
-    assert keys == [store.key(USER).encode()]
+    keys = [k async for k in store.redis.scan_iter(f"{store.keys.prefix}:*")]
+    assert keys == [store.keys.user(USER).encode()]
     raw = (await store.redis.get(keys[0])).decode()
     assert re.fullmatch(r"\d+\|\d+\|\d+\|[a-z_]+\|[a-z_=,;]*", raw)
     assert SECRET_WORDS.split()[1] not in raw
     assert await store.redis.ttl(keys[0]) > 0
     await typed(engine, USER, "delete my data")
-    assert [k async for k in store.redis.scan_iter(f"{store.prefix}:*")] == []
+    assert [k async for k in store.redis.scan_iter(f"{store.keys.prefix}:*")] == []
 
 
 def _by_questions_asked() -> dict[tuple[str, ...], list[Path]]:

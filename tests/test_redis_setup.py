@@ -14,7 +14,8 @@ import pytest
 from bot.config import ConfigError, Settings
 from bot.redis_url import parse, redact
 from conversation.messages import UserKey
-from conversation.store import MAX_DELIVERIES, Duplicate, Store
+from conversation.storage import Duplicate, Store
+from conversation.storage.store import MAX_DELIVERIES
 
 ROOT = Path(__file__).resolve().parents[1]
 ME = UserKey("test", "school", "flood")
@@ -125,9 +126,10 @@ async def test_a_flood_of_deliveries_for_one_user_keeps_only_the_newest(store: S
     newest are the ones still recognised as retries."""
     progress = None
     for n in range(MAX_DELIVERIES + 50):
-        applied, progress = await store.commit(ME, progress, "unchanged", delivery=f"Ev{n}")
-        assert applied
-    key = store.deliveries_key(ME)
+        committed = await store.commit(ME, progress, "unchanged", delivery=f"Ev{n}")
+        progress = committed.progress
+        assert committed.applied
+    key = store.keys.seen(ME)
     assert await store.redis.zcard(key) == MAX_DELIVERIES
     with pytest.raises(Duplicate):
         await store.commit(ME, progress, "unchanged", delivery=f"Ev{MAX_DELIVERIES + 49}")

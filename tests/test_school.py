@@ -244,7 +244,7 @@ TO_THE_LEAD = "1\n2\n1\n3\n3\n3\n"  # start, handling, continue, a parent, not s
 
 
 def test_chat_with_school_talks_as_staff_of_that_school(
-    tmp_path: Path, redis_url: str, prefix: str
+    tmp_path: Path, redis, redis_url: str, prefix: str
 ) -> None:
     env = {"SCHOOL_CONFIG": str(write(tmp_path)), "REDIS_URL": redis_url}
     to_the_end = TO_THE_LEAD + "2\n4\n"  # the head is affected; something else

@@ -19,7 +19,8 @@ from conversation.guidance import build
 from conversation.messages import Choose, Guidance, Outcome, Question, Start, UserKey
 from conversation.paths import Path
 from conversation.school import School
-from conversation.store import Store
+from conversation.storage import Store
+from conversation.views import Views
 
 from .helpers import ALL_PATHS, FLOW
 from .school_files import BIRCH_TENANT, two_schools, words_of
@@ -109,7 +110,7 @@ async def walk(engine: Engine, user: UserKey, path: Path, school: School) -> Non
 
 @pytest.fixture
 def school_engine(store: Store) -> Engine:
-    return Engine(FLOW, store, ttl_days=30, schools=SCHOOLS)
+    return Engine(Views(FLOW, SCHOOLS, 30), store)
 
 
 @pytest.mark.parametrize("start", range(0, len(ALL_PATHS), 495))

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.bench.standins.connector import Connector
-from bot.bench.standins.slack_api import TOKEN, SlackApi
 from conversation.messages import UserKey
 from conversation.school import School
+from tests.drivers.connector import Connector
+from tests.drivers.slack_api import TOKEN, SlackApi
 
 from .helpers import path_where, serving
 from .school_files import ALDER_TENANT, BIRCH_TENANT, two_schools, words_of, write

@@ -20,7 +20,10 @@ from bot.web import create_app
 from conversation.engine import Engine
 from conversation.messages import Outcome, Start, UserKey
 from conversation.progress import Progress
-from conversation.store import REPLICA_WAIT_MS, Store, StoreUnavailable
+from conversation.runner import Runner
+from conversation.storage import Db, Keys, Store, StoreUnavailable
+from conversation.storage.store import REPLICA_WAIT_MS
+from conversation.views import Views
 
 from .helpers import FLOW, question, typed
 from .redis_servers import COMMON, SentinelSet, Server, await_for, sentinel_set, wait_for
@@ -40,13 +43,13 @@ async def test_a_sentinel_failover_mid_conversation_costs_one_try_again_and_noth
     sentinels: SentinelSet,
 ) -> None:
     redis = client(sentinels.url)
-    store = Store(redis, ttl_seconds=3600, replica_wait_ms=await replica_wait_ms(redis))
+    store = Store(Db(redis), ttl_seconds=3600, replica_wait_ms=await replica_wait_ms(redis))
     assert store.replica_wait_ms == REPLICA_WAIT_MS
-    engine = Engine(FLOW, store, ttl_days=1)
+    engine = Engine(Views(FLOW, ttl_days=1), store)
     turn = await typed(engine, ME, "hi", "1", "2", "1")
     assert question(turn).step == "perpetrator"
 
-    async with TestClient(TestServer(create_app(Settings(), engine))) as http:
+    async with TestClient(TestServer(create_app(Settings(), Runner(engine)))) as http:
         assert (await http.get("/readyz")).status == 200
         old = sentinels.master()
         old.kill()
@@ -87,11 +90,13 @@ async def test_a_sentinel_failover_mid_conversation_costs_one_try_again_and_noth
 
     # A new process finds every answer, the ones acknowledged before the crash included.
     fresh = client(sentinels.url)
-    raw = await fresh.get(Store(fresh, 3600).key(ME))
+    raw = await fresh.get(Keys().user(ME))
     answers = Progress.decode(raw.decode()).answer_map
     assert answers["perpetrator"] == ("pupil",) and answers["criteria"] == ("yes",)
     assert answers["support"] == ("continue",)
-    resumed = await Engine(FLOW, Store(fresh, 3600), ttl_days=1).handle(ME, Start())
+    resumed = await Engine(Views(FLOW, ttl_days=1), Store(Db(fresh), ttl_seconds=3600)).handle(
+        ME, Start()
+    )
     assert resumed.outcome is Outcome.RESUMED and question(resumed).step == "police"
     await close(fresh)
     await close(redis)
@@ -124,7 +129,7 @@ def master_and_replica(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
 async def replicated_store(master_and_replica) -> AsyncIterator[Store]:
     master, _ = master_and_replica
     redis = client(f"redis://{master.name}/0")
-    yield Store(redis, ttl_seconds=3600, replica_wait_ms=await replica_wait_ms(redis))
+    yield Store(Db(redis), ttl_seconds=3600, replica_wait_ms=await replica_wait_ms(redis))
     await close(redis)
 
 
@@ -138,11 +143,11 @@ async def test_a_commit_waits_for_a_replica_but_a_lost_replica_costs_one_slow_tu
     store = replicated_store
     assert store.replica_wait_ms == REPLICA_WAIT_MS  # a plain redis:// master with a replica
     # (A generous bound here, so that a loaded test machine cannot make the wait lapse.)
-    patient = Store(store.redis, ttl_seconds=3600, replica_wait_ms=5000)
-    await typed(Engine(FLOW, patient, ttl_days=1), ME, "hi", "1")
+    patient = Store(store.db, ttl_seconds=3600, replica_wait_ms=5000)
+    await typed(Engine(Views(FLOW, ttl_days=1), patient), ME, "hi", "1")
     with replica.client() as r:
-        assert Progress.decode(r.get(store.key(ME)).decode()).step == "role"
-    engine = Engine(FLOW, store, ttl_days=1)
+        assert Progress.decode(r.get(store.keys.user(ME)).decode()).step == "role"
+    engine = Engine(Views(FLOW, ttl_days=1), store)
 
     replica.proc.send_signal(signal.SIGSTOP)
     started = time.monotonic()

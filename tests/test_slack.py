@@ -19,17 +19,19 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
 
-from adapters import slack
-from adapters.slack import SlackSettings
+from adapters.slack import app as slack_app
 from adapters.slack import blocks as slack_blocks
-from adapters.slack.settings import SCOPES
-from bot.bench.standins.slack_api import TOKEN, Call, SlackApi
+from adapters.slack.settings import SCOPES, SlackSettings
 from bot.config import Settings
 from bot.redis_connection import client
 from bot.web import create_app
 from conversation.engine import Engine
 from conversation.messages import UserKey
-from conversation.store import DELIVERY_TTL, Store
+from conversation.runner import Runner
+from conversation.storage import Db, Store
+from conversation.storage.store import DELIVERY_TTL
+from conversation.views import Views
+from tests.drivers.slack_api import TOKEN, Call, SlackApi
 
 from .helpers import FLOW, SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
 from .test_paths import check_guidance, expected_steps
@@ -145,7 +147,9 @@ class SlackUser:
         state = {}
         if any(e["type"] == "checkboxes" for e in actions_block["elements"]):
             selected = [{"value": v, "text": {"type": "plain_text", "text": v}} for v in ticked]
-            state = {block_id: {slack.PICK: {"type": "checkboxes", "selected_options": selected}}}
+            state = {
+                block_id: {slack_blocks.PICK: {"type": "checkboxes", "selected_options": selected}}
+            }
         return {
             "type": "block_actions",
             "user": {"id": self.id, "username": "alice", "team_id": self.team},
@@ -185,9 +189,9 @@ class SlackUser:
         if boxes:
             offered = {o["value"] for o in boxes[0]["options"]}
             assert set(ids) <= offered
-            (go,) = [e for e in message.actions if e["action_id"] == slack.SUBMIT]
+            (go,) = [e for e in message.actions if e["action_id"] == slack_blocks.SUBMIT]
             return self.action_payload(message, go, ids)
-        (button,) = [e for e in message.actions if e["action_id"] == slack.ANSWER + ids[0]]
+        (button,) = [e for e in message.actions if e["action_id"] == slack_blocks.ANSWER + ids[0]]
         return self.action_payload(message, button)
 
     async def answer(self, *ids: str, message: Call | None = None) -> int:
@@ -230,7 +234,7 @@ def poster(http: TestClient) -> Post:
             "/slack/events", data=body, headers={"Content-Type": content_type, **headers}
         )
         await response.release()
-        await http.app[slack.BOT].idle()
+        await http.app[slack_app.BOT].idle()
         return response.status
 
     return post
@@ -238,7 +242,7 @@ def poster(http: TestClient) -> Post:
 
 @pytest.fixture
 async def http(engine: Engine, api: SlackApi) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings_for(api), engine))) as test_client:
+    async with TestClient(TestServer(create_app(settings_for(api), Runner(engine)))) as test_client:
         yield test_client
 
 
@@ -294,7 +298,7 @@ async def test_the_slash_command_in_a_channel_moves_to_the_dm_and_says_nothing_t
     path = SAMPLE_PATHS["staff and parent, every kind of abuse"]
     await alice.walk(path, start=alice.command)
     (moved,) = api.to(CHANNEL)
-    assert moved.method == "respond" and moved.text == slack.MOVED_PRIVATE
+    assert moved.method == "respond" and moved.text == slack_app.MOVED_PRIVATE
     assert moved.args["response_type"] == "ephemeral" and "blocks" not in moved.args
     (guidance,) = guidance_of(api, alice.dm)
     check_guidance(guidance.text, dict(path))
@@ -343,12 +347,12 @@ async def test_choose_all_that_apply_reads_the_ticked_boxes(
         await alice.say(text)
     question = alice.question()
     assert step_of(question) == "perpetrator"
-    before = await redis.get(store.key(alice.key))
+    before = await redis.get(store.keys.user(alice.key))
     await alice.answer("pupil", "unknown", message=question)  # "not known" stands alone
     assert api.posted(alice.dm)[-2].text == NOTICES["exclusive"].format(option="Not known")
     await alice.answer(message=question)  # Continue with nothing ticked
     assert api.posted(alice.dm)[-2].text == NOTICES["unclear"].replace("**", "")
-    assert await redis.get(store.key(alice.key)) == before
+    assert await redis.get(store.keys.user(alice.key)) == before
     await alice.answer("pupil", "parent", message=question)
     assert "A pupil, A parent or carer" in api.updates(alice.dm)[-1].text
     assert step_of(alice.question()) == "criteria"
@@ -385,10 +389,10 @@ async def test_a_click_on_an_old_question_changes_nothing_and_shows_the_current_
     welcome = alice.question()
     await alice.answer("start")
     await alice.answer("affected")
-    state, updates = await redis.get(store.key(alice.key)), len(api.updates())
+    state, updates = await redis.get(store.keys.user(alice.key)), len(api.updates())
     support = alice.question()
     assert await alice.answer("start", message=welcome) == 200
-    assert await redis.get(store.key(alice.key)) == state
+    assert await redis.get(store.keys.user(alice.key)) == state
     notice, current = api.posted(alice.dm)[-2:]
     assert notice.text == NOTICES["stale"] and step_of(current) == "support"
     # The support question asked again: its older message is closed, the new one is live.
@@ -430,7 +434,7 @@ async def test_a_double_click_counts_once(
     payload = alice.action_payload(role, role.actions[1])
     statuses = await asyncio.gather(alice.act(payload), alice.act(payload))
     assert statuses == [200, 200]
-    stored_progress = (await redis.get(store.key(alice.key))).decode()
+    stored_progress = (await redis.get(store.keys.user(alice.key))).decode()
     assert stored_progress.startswith("3|") and "role=handling" in stored_progress
     assert [u.args["ts"] for u in api.updates(alice.dm)].count(role.response["ts"]) == 1
     assert [c.text for c in api.posted(alice.dm)].count(NOTICES["stale"]) == 1
@@ -447,13 +451,13 @@ async def test_a_retried_event_is_dropped(
 ) -> None:
     event = alice.event("hello")
     assert await alice.send_json(event) == 200
-    state, calls = await redis.get(store.key(alice.key)), list(api.calls)
+    state, calls = await redis.get(store.keys.user(alice.key)), list(api.calls)
     assert state and calls
     # Slack re-sends an event it saw no answer to within 3 seconds, with the same id.
     for retry in ("1", "2"):
         assert await alice.send_json(event, **{"X-Slack-Retry-Num": retry}) == 200
         assert await alice.send_json(event) == 200
-    assert await redis.get(store.key(alice.key)) == state and api.calls == calls
+    assert await redis.get(store.keys.user(alice.key)) == state and api.calls == calls
 
 
 @pytest.mark.parametrize(
@@ -477,7 +481,7 @@ async def test_bot_messages_edits_and_other_channels_are_ignored(
     "action",
     [
         {"action_id": "launch_missiles", "type": "button", "value": "x"},
-        {"action_id": slack.PICK, "type": "checkboxes", "selected_options": []},
+        {"action_id": slack_blocks.PICK, "type": "checkboxes", "selected_options": []},
     ],
 )
 async def test_unknown_buttons_and_ticks_change_nothing(
@@ -486,9 +490,9 @@ async def test_unknown_buttons_and_ticks_change_nothing(
     for text in ("hi", "start", "1", "continue"):
         await alice.say(text)
     question = alice.question()
-    state, calls = await redis.get(store.key(alice.key)), len(api.calls)
+    state, calls = await redis.get(store.keys.user(alice.key)), len(api.calls)
     assert await alice.act(alice.action_payload(question, action)) == 200
-    assert await redis.get(store.key(alice.key)) == state and len(api.calls) == calls
+    assert await redis.get(store.keys.user(alice.key)) == state and len(api.calls) == calls
 
 
 async def test_an_option_of_another_step_or_another_user_s_token_changes_nothing(
@@ -498,16 +502,16 @@ async def test_an_option_of_another_step_or_another_user_s_token_changes_nothing
     await alice.say("hi")
     await bob.say("hi")
     await bob.answer("start")
-    state = await redis.get(store.key(alice.key))
+    state = await redis.get(store.keys.user(alice.key))
     question = alice.question()
     alice_token = question.actions[0]["value"]
     bobs_token = bob.question().actions[0]["value"]
     for action in (
-        {"action_id": slack.ANSWER + "pupil", "type": "button", "value": alice_token},
-        {"action_id": slack.ANSWER + "affected", "type": "button", "value": bobs_token},
+        {"action_id": slack_blocks.ANSWER + "pupil", "type": "button", "value": alice_token},
+        {"action_id": slack_blocks.ANSWER + "affected", "type": "button", "value": bobs_token},
     ):
         assert await alice.act(alice.action_payload(question, action)) == 200
-        assert await redis.get(store.key(alice.key)) == state
+        assert await redis.get(store.keys.user(alice.key)) == state
 
 
 # --- refusals ----------------------------------------------------------------------------------
@@ -547,7 +551,7 @@ async def test_an_unsigned_or_forged_request_is_refused_and_changes_nothing(
         headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
     )
     assert response.status == 401
-    await http.app[slack.BOT].idle()
+    await http.app[slack_app.BOT].idle()
     assert api.calls == [] and await stored(redis, prefix) == []
 
 
@@ -586,7 +590,9 @@ def _malformed() -> dict[str, tuple[bytes, str]]:
                             "type": "block_actions",
                             "user": {"id": "UX"},
                             "team": {"id": TEAM},
-                            "actions": [{"action_id": slack.ANSWER + "start", "value": "1.1"}],
+                            "actions": [
+                                {"action_id": slack_blocks.ANSWER + "start", "value": "1.1"}
+                            ],
                         }
                     )
                 }
@@ -632,14 +638,14 @@ def _malformed() -> dict[str, tuple[bytes, str]]:
 
 def _submit(selected: Any, block: Any = None) -> str:
     """A Continue under the checkboxes, signed and well formed but for its ticks."""
-    ticks = block if block is not None else {slack.PICK: {"selected_options": selected}}
+    ticks = block if block is not None else {slack_blocks.PICK: {"selected_options": selected}}
     return json.dumps(
         {
             "type": "block_actions",
             "user": {"id": "UX", "team_id": TEAM},
             "team": {"id": TEAM},
             "container": {"channel_id": "DUX", "message_ts": "1700000000.000001"},
-            "actions": [{"action_id": slack.SUBMIT, "value": "1.1"}],
+            "actions": [{"action_id": slack_blocks.SUBMIT, "value": "1.1"}],
             "state": {"values": {"b0": ticks}},
         }
     )
@@ -656,7 +662,7 @@ async def test_malformed_bodies_are_refused_with_400(
     response = await http.post("/slack/events", data=body, headers=headers)
     assert response.status == 400
     assert (await response.json())["error"]
-    await http.app[slack.BOT].idle()
+    await http.app[slack_app.BOT].idle()
     assert api.calls == [] and await stored(redis, prefix) == []
 
 
@@ -674,15 +680,18 @@ async def test_an_oversized_body_is_refused_before_it_is_read(
 
 
 async def test_when_redis_is_unreachable_the_user_gets_a_polite_message(api: SlackApi) -> None:
-    dead = Engine(FLOW, Store(client("redis://127.0.0.1:1/0"), 60), ttl_days=30)
-    async with TestClient(TestServer(create_app(settings_for(api), dead))) as http:
+    dead = Engine(
+        Views(FLOW, ttl_days=30), Store(Db(client("redis://127.0.0.1:1/0")), ttl_seconds=60)
+    )
+    async with TestClient(TestServer(create_app(settings_for(api), Runner(dead)))) as http:
         alice = SlackUser(poster(http), api)
         started = time.monotonic()
         assert await alice.say("hello") == 200
         assert await alice.command() == 200
         assert time.monotonic() - started < 6
     texts = [c.text for c in api.posted(alice.dm)]
-    assert texts == [dead.notice("unavailable").text.replace("**", "")] * 2
+    unavailable = dead.views.for_user(UserKey("slack", TEAM, "x")).notice("unavailable")
+    assert texts == [unavailable.text.replace("**", "")] * 2
     await dead.store.redis.aclose()
 
 
@@ -732,13 +741,13 @@ async def test_a_turn_that_changes_nothing_still_renews_every_key_of_the_user(
     for text in ("hi", "start", "1", "continue"):
         await alice.say(text)
     await check_all_expire(redis, prefix)
-    before = await redis.get(store.key(alice.key))
+    before = await redis.get(store.keys.user(alice.key))
     await _shorten_expiry(redis, prefix)
     if turn == "resume":
         assert await alice.command(alice.dm) == 200  # a slash command is no event delivery
     else:
         assert await alice.say({"unreadable text": "banana"}.get(turn, turn)) == 200
-    assert await redis.get(store.key(alice.key)) == before  # nothing else changed
+    assert await redis.get(store.keys.user(alice.key)) == before  # nothing else changed
     await check_full_expiry(redis, prefix, store, delivered=turn != "resume")
 
 
@@ -756,7 +765,7 @@ async def test_a_click_from_outside_the_dm_is_answered_in_the_dm_and_nothing_goe
     payload["container"] = {**payload["container"], "channel_id": channel}
     payload["response_url"] = api.response_url(channel)
     assert await alice.act(payload) == 200
-    assert "role=handling" in (await redis.get(store.key(alice.key))).decode()
+    assert "role=handling" in (await redis.get(store.keys.user(alice.key))).decode()
     assert api.to(channel) == []
     assert step_of(alice.question()) == "support"
     assert {c.channel for c in api.calls if c.method != "conversations.open"} == {alice.dm}
@@ -772,8 +781,8 @@ async def test_a_slash_command_s_user_is_its_user_id_and_not_a_stray_user_field(
 ) -> None:
     victim = UserKey("slack", TEAM, "UVICTIM")
     assert await alice.send_form({**alice.command_form(), "user": victim.user}) == 200
-    assert await redis.get(store.key(alice.key))
-    assert await redis.get(store.key(victim)) is None
+    assert await redis.get(store.keys.user(alice.key))
+    assert await redis.get(store.keys.user(victim)) is None
     assert all(b"UVICTIM" not in k for k in await stored(redis, prefix))
 
 
@@ -784,7 +793,7 @@ async def test_an_event_s_user_and_team_are_event_user_and_team_id(
     event["user"] = "UVICTIM"  # top level, where Bolt looks first
     event["authorizations"][0]["team_id"] = "T0OTHER"  # where Bolt takes the team from
     assert await alice.send_json(event) == 200
-    assert await redis.get(store.key(alice.key))
+    assert await redis.get(store.keys.user(alice.key))
     assert [k for k in await stored(redis, prefix) if b"UVICTIM" in k or b"T0OTHER" in k] == []
 
 
@@ -884,7 +893,7 @@ async def test_serve_carries_a_user_from_the_slash_command_to_the_final_dm(
             (guidance,) = guidance_of(api, bob.dm)
             check_guidance(guidance.text, dict(path))
             (moved,) = api.to(CHANNEL)
-            assert moved.text == slack.MOVED_PRIVATE
+            assert moved.text == slack_app.MOVED_PRIVATE
     finally:
         await redis.delete(*[k async for k in redis.scan_iter(f"hb:{{slack:{TEAM}:{bob.id}}}*")])
     assert served.proc.returncode == 0

@@ -22,16 +22,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 from slack_sdk.oauth.installation_store import Installation
 
-from adapters import slack
+from adapters.slack import app as slack_app
 from adapters.slack.cipher import Cipher
 from adapters.slack.installations import Installations, Installed, index_key
-from adapters.slack.settings import SCOPES, SlackOAuth
-from bot.bench.standins.slack_api import CLIENT_ID, CLIENT_SECRET, SlackApi
+from adapters.slack.settings import SCOPES, SlackOAuth, SlackSettings
 from bot.config import ConfigError, Settings
 from bot.web import create_app
 from conversation.engine import Engine
 from conversation.messages import UserKey
-from conversation.store import Store
+from conversation.runner import Runner
+from conversation.storage import Store
+from tests.drivers.slack_api import CLIENT_ID, CLIENT_SECRET, SlackApi
 
 from .helpers import serving, stored
 from .school_files import write
@@ -43,7 +44,7 @@ TOKENS = re.compile(rb"xox[bpe]-")
 
 def oauth_settings(api: SlackApi, *keys: str) -> Settings:
     oauth = SlackOAuth(CLIENT_ID, CLIENT_SECRET, keys or (KEY,))
-    return Settings(slack=slack.SlackSettings("", SECRET, api.url, oauth))
+    return Settings(slack=SlackSettings("", SECRET, api.url, oauth))
 
 
 @pytest.fixture
@@ -54,12 +55,12 @@ async def api() -> AsyncIterator[SlackApi]:
 
 @pytest.fixture
 async def http(engine: Engine, api: SlackApi) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(oauth_settings(api), engine))) as client:
+    async with TestClient(TestServer(create_app(oauth_settings(api), Runner(engine)))) as client:
         yield client
 
 
-def bot(http: TestClient) -> slack.SlackBot:
-    return http.app[slack.BOT]
+def bot(http: TestClient) -> slack_app.SlackBot:
+    return http.app[slack_app.BOT]
 
 
 async def install_page(http: TestClient) -> tuple[dict[str, list[str]], str, str]:
@@ -243,7 +244,7 @@ async def test_an_org_wide_install_serves_every_workspace_of_the_organisation_as
     await again.say("hi")
     assert step_of(again.question()) == "role"
     assert {c.token for c in api.calls if c.channel == first.dm} == {token}
-    assert await redis.get(store.key(UserKey("slack", "E0TRUST", "UGRACE")))
+    assert await redis.get(store.keys.user(UserKey("slack", "E0TRUST", "UGRACE")))
 
 
 async def test_a_message_the_bot_starts_itself_goes_with_that_workspace_s_token(
@@ -296,7 +297,7 @@ async def test_an_uninstall_deletes_that_workspace_and_nothing_of_the_other(
     # The removed workspace is served no more; the other carries on.
     posted = len(api.calls)
     assert await alice.say("hi") == 200
-    assert len(api.calls) == posted and await redis.get(store.key(alice.key)) is None
+    assert len(api.calls) == posted and await redis.get(store.keys.user(alice.key)) is None
     await bob.answer("affected")
     assert step_of(bob.question()) == "support"
 
@@ -321,11 +322,13 @@ async def test_a_new_key_first_and_the_old_after_reseals_every_installation_at_s
     engine: Engine, api: SlackApi, redis, prefix: str
 ) -> None:
     old, new = KEY, Fernet.generate_key().decode()
-    async with TestClient(TestServer(create_app(oauth_settings(api, old), engine))) as http:
+    async with TestClient(TestServer(create_app(oauth_settings(api, old), Runner(engine)))) as http:
         token = await install(http, api, "T0ALPHA")
         key = bot(http).install.installations.key(Installed(None, "T0ALPHA"))
     for keys in ((new, old), (new,)):  # rotated, then the old key dropped
-        async with TestClient(TestServer(create_app(oauth_settings(api, *keys), engine))) as http:
+        async with TestClient(
+            TestServer(create_app(oauth_settings(api, *keys), Runner(engine)))
+        ) as http:
             assert json.loads(Cipher((new,)).open(await redis.get(key)))["bot_token"] == token
             alice = SlackUser(poster(http), api, "alice", team="T0ALPHA")
             api.calls.clear()

@@ -11,9 +11,10 @@ import pytest
 from bot.redis_connection import client
 from conversation import flow
 from conversation.engine import Engine
-from conversation.messages import Choose, Outcome, Say, Start, UserKey
+from conversation.messages import Choose, Outcome, Say, Shown, Start, UserKey
 from conversation.progress import Progress
-from conversation.store import Duplicate, Store, StoreUnavailable
+from conversation.storage import Db, Duplicate, Store, StoreUnavailable
+from conversation.views import Views
 
 from .helpers import click, question, typed
 
@@ -37,7 +38,9 @@ async def test_simultaneous_clicks_on_many_workers_apply_exactly_once(new_engine
     outcomes = [t.outcome for t in turns]
     assert outcomes.count(Outcome.ANSWERED) == 1
     assert outcomes.count(Outcome.STALE) == 19
-    stored = Progress.decode((await workers[0].store.redis.get(workers[0].store.key(ME))).decode())
+    stored = Progress.decode(
+        (await workers[0].store.redis.get(workers[0].store.keys.user(ME))).decode()
+    )
     assert stored.version == 5 and len([a for a in stored.answers if a[0] == "perpetrator"]) == 1
 
 
@@ -69,7 +72,9 @@ async def test_many_mixed_turns_for_one_user_lose_nothing(new_engine) -> None:
             )
             for t in turns
         )
-    stored = Progress.decode((await workers[0].store.redis.get(workers[0].store.key(ME))).decode())
+    stored = Progress.decode(
+        (await workers[0].store.redis.get(workers[0].store.keys.user(ME))).decode()
+    )
     assert stored.version == version
     assert len(stored.answers) == len({s for s, _ in stored.answers})  # no step answered twice
 
@@ -93,15 +98,15 @@ async def test_only_ids_and_numbers_are_stored_and_expiry_is_set(
         "1",
         "1",
     )
-    raw = (await store.redis.get(store.key(ME))).decode()
+    raw = (await store.redis.get(store.keys.user(ME))).decode()
     version, started, updated, step, answers = raw.split("|")
     assert version.isdigit() and started.isdigit() and updated.isdigit()
     assert step in IDS
     words = set(re.split(r"[;=,]", answers))
     assert words <= IDS, words - IDS
-    ttl = await store.redis.ttl(store.key(ME))
+    ttl = await store.redis.ttl(store.keys.user(ME))
     assert 29 * 86_400 < ttl <= 30 * 86_400
-    assert await store.redis.memory_usage(store.key(ME)) <= 512
+    assert await store.redis.memory_usage(store.keys.user(ME)) <= 512
 
 
 async def test_an_identical_write_by_another_turn_is_still_a_conflict(store: Store) -> None:
@@ -109,8 +114,10 @@ async def test_an_identical_write_by_another_turn_is_still_a_conflict(store: Sto
     old = Progress("welcome", version=1, started=1, updated=1)
     new = old.advance("role", ("start",), 2)
     await store.commit(ME, None, old)
-    assert (await store.commit(ME, old, new)) == (True, new)
-    assert (await store.commit(ME, old, new)) == (False, new)
+    first = await store.commit(ME, old, new)
+    assert (first.applied, first.progress) == (True, new)
+    second = await store.commit(ME, old, new)
+    assert (second.applied, second.progress) == (False, new)
 
 
 async def test_a_redelivered_input_applies_once_even_on_many_workers_at_once(new_engine) -> None:
@@ -124,9 +131,9 @@ async def test_a_redelivered_input_applies_once_even_on_many_workers_at_once(new
     assert outcomes == [Outcome.ANSWERED] + [Outcome.DUPLICATE] * 9
     assert all(t.replies == () for t in turns if t.outcome is Outcome.DUPLICATE)
     store = workers[0].store
-    stored = Progress.decode((await store.redis.get(store.key(ME))).decode())
+    stored = Progress.decode((await store.redis.get(store.keys.user(ME))).decode())
     assert stored.answers[-1] == ("role", ("handling",))
-    assert 0 < await store.redis.ttl(store.deliveries_key(ME)) <= 900
+    assert 0 < await store.redis.ttl(store.keys.seen(ME)) <= 900
 
 
 async def test_a_delivery_is_marked_only_when_its_turn_applies(store: Store) -> None:
@@ -136,16 +143,17 @@ async def test_a_delivery_is_marked_only_when_its_turn_applies(store: Store) -> 
     await store.commit(ME, None, old)
     moved = old.advance("role", ("start",), 2)
     await store.commit(ME, old, moved)
-    assert (await store.commit(ME, old, old, delivery="Ev7")) == (False, moved)
-    assert await store.redis.zscore(store.deliveries_key(ME), "Ev7") is None
-    assert (await store.commit(ME, moved, "unchanged", delivery="Ev7"))[0] is True
+    again = await store.commit(ME, old, old, delivery="Ev7")
+    assert (again.applied, again.progress) == (False, moved)
+    assert await store.redis.zscore(store.keys.seen(ME), "Ev7") is None
+    assert (await store.commit(ME, moved, "unchanged", delivery="Ev7")).applied is True
     with pytest.raises(Duplicate):
         await store.commit(ME, moved, "unchanged", delivery="Ev7")
 
 
 async def test_an_unreachable_redis_fails_fast_and_clearly() -> None:
-    dead = Store(client("redis://127.0.0.1:1/0"), ttl_seconds=60)
-    engine = Engine(FLOW, dead, ttl_days=1)
+    dead = Store(Db(client("redis://127.0.0.1:1/0")), ttl_seconds=60)
+    engine = Engine(Views(FLOW, ttl_days=1), dead)
     started = time.monotonic()
     try:
         await engine.handle(ME, Start())
@@ -165,7 +173,7 @@ async def test_the_question_pointer_keeps_the_newest_and_nothing_after_a_delete(
     new = question(await typed(engine, ME, "1"))
     await store.remember_message(ME, new, "D1\n2.0")
     await store.remember_message(ME, old, "D1\n1.0")  # a slow turn's note, landing late
-    assert await store.recall_message(ME) == "D1\n2.0"
+    assert await store.recall_message(ME) == Shown("D1\n2.0", new.version)
     await typed(engine, ME, "delete my data")
     await store.remember_message(ME, new, "D1\n2.0")
-    assert await store.redis.exists(store.message_key(ME)) == 0
+    assert await store.redis.exists(store.keys.message(ME)) == 0

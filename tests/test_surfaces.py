@@ -28,7 +28,7 @@ from conversation.messages import (
     Start,
     UserKey,
 )
-from conversation.store import Store
+from conversation.storage import Store
 
 from .helpers import ALL_PATHS, FLOW, path_where, question
 
@@ -77,7 +77,7 @@ async def everything_said(engine: Engine, platform: str) -> str:
     await turn(Do(Command.STOP))
     await turn(Do(Command.DELETE))
     await turn(Choose(("start",), "stale"))
-    said.append(engine.on(platform).notice("unavailable"))
+    said.append(engine.views.for_user(user).notice("unavailable"))
     return "\n".join(words(r) for r in said)
 
 

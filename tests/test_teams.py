@@ -5,39 +5,33 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
 import time
-import zipfile
-import zlib
 from collections.abc import AsyncIterator
 from itertools import count
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from botbuilder.core import TurnContext
-from botbuilder.core.adapters import TestAdapter
-from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
 
-from adapters import teams
-from adapters.teams import TeamsSettings
+from adapters.teams import app as teams_app
 from adapters.teams import cards as teams_cards
 from adapters.teams import request as teams_request
-from bot.__main__ import main as cli
-from bot.bench.standins.connector import Call, Connector
+from adapters.teams.settings import TeamsSettings
 from bot.config import Settings
 from bot.redis_connection import client
-from bot.teams_package import write_package
 from bot.web import create_app
 from conversation import flow
 from conversation.engine import Engine
 from conversation.messages import UserKey
-from conversation.store import DELIVERY_TTL, Store
+from conversation.runner import Runner
+from conversation.storage import Db, Store
+from conversation.storage.store import DELIVERY_TTL
+from conversation.views import Views
+from tests.drivers.connector import Call, Connector
 
-from .helpers import SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
+from .helpers import SAMPLE_PATHS, check_all_expire, check_logs_private, stored
 from .test_paths import check_guidance, expected_steps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,12 +103,13 @@ class TeamsUser:
         return cards[-1]
 
     async def copy_as_text(self) -> Call:
-        """Press the checklist's "Copy as text": what arrives is the one text message."""
+        """Press the checklist's "Copy as text": what arrives is one text message, and the
+        final question again below it (the click spent the old one's token)."""
         (button,) = actions(self.checklist().card)
         assert button["title"] == teams_cards.COPY_AS_TEXT
         before = len(self.connector.calls)
         assert await self.post(self.activity(value=button["data"], text="")) == 201
-        (text,) = self.connector.calls[before:]
+        (text,) = [c for c in self.connector.calls[before:] if c.method == "POST" and not c.card]
         return text
 
     def submit(self, *ids: str, card: Call | None = None) -> dict:
@@ -126,7 +121,7 @@ class TeamsUser:
             offered = {c["value"] for c in choice_set(card.card)["choices"]}
             assert set(ids) <= offered
             (button,) = actions(card.card)
-            value = {**button["data"], teams.MULTI_INPUT: ",".join(ids)}
+            value = {**button["data"], teams_cards.MULTI_INPUT: ",".join(ids)}
         return self.activity(value=value, replyToId=card.created, text="")
 
     async def answer(self, *ids: str, card: Call | None = None) -> int:
@@ -179,8 +174,9 @@ async def connector() -> AsyncIterator[Connector]:
         yield c
 
 
-def _serve(settings: Settings, engine: Engine) -> TestClient:
-    return TestClient(TestServer(create_app(settings, engine)))
+def _serve(settings: Settings, engine: Engine | Runner) -> TestClient:
+    runner = engine if isinstance(engine, Runner) else Runner(engine)
+    return TestClient(TestServer(create_app(settings, runner)))
 
 
 def poster(http: TestClient):
@@ -381,11 +377,11 @@ async def test_a_greeting_after_the_install_welcome_begins_and_leaves_no_live_st
 async def test_the_bot_command_starts_and_later_resumes(
     alice: TeamsUser, connector: Connector
 ) -> None:
-    await alice.say(teams.COMMAND)
+    await alice.say(teams_request.COMMAND)
     assert step_of(alice.question()) == "welcome"
     await alice.answer("start")
     await alice.answer("affected")
-    await alice.say(teams.COMMAND)
+    await alice.say(teams_request.COMMAND)
     notice, card = connector.sent_to(alice.chat)[-2:]
     assert notice.text.startswith("Welcome back") and "Support" in notice.text
     assert step_of(card) == "support"
@@ -454,7 +450,9 @@ async def test_a_start_in_a_channel_moves_to_a_1to1_chat_and_says_nothing_else_t
     assert alice.checklist().conversation == private
 
     in_room = [c for c in connector.calls if c.conversation == room]
-    assert [(c.method, c.text, c.card) for c in in_room] == [("POST", teams.MOVED_PRIVATE, None)]
+    assert [(c.method, c.text, c.card) for c in in_room] == [
+        ("POST", teams_app.MOVED_PRIVATE, None)
+    ]
 
 
 async def test_if_the_private_chat_cannot_be_opened_the_channel_gets_only_a_hint(
@@ -464,7 +462,7 @@ async def test_if_the_private_chat_cannot_be_opened_the_channel_gets_only_a_hint
     room = "19:room-77@thread.tacv2"
     assert await alice.say("<at>Guide</at> hello", chat=room, kind="channel") == 201
     assert [(c.conversation, c.text, c.card) for c in connector.calls] == [
-        (room, teams.CANNOT_MOVE, None)
+        (room, teams_app.CANNOT_MOVE, None)
     ]
 
 
@@ -490,7 +488,7 @@ async def test_with_no_app_id_every_request_is_refused_and_nothing_stored_or_sen
     async with _serve(Settings(teams=None), engine) as http:
         mallory = TeamsUser(poster(http), connector, "mallory")
         assert await mallory.install() == 401
-        assert await mallory.say(teams.COMMAND) == 401
+        assert await mallory.say(teams_request.COMMAND) == 401
         assert await mallory.say("hello", chat="19:x@thread.tacv2", kind="channel") == 401
         assert await mallory.post(b"{not json") == 401
     assert connector.calls == [] and await stored(redis, prefix) == []
@@ -503,7 +501,7 @@ async def test_with_an_app_id_an_unsigned_activity_is_refused(
     async with _serve(Settings(teams=settings), engine) as http:
         mallory = TeamsUser(poster(http), connector, "mallory")
         assert await mallory.install() == 401
-        assert await mallory.say(teams.COMMAND) == 401
+        assert await mallory.say(teams_request.COMMAND) == 401
     assert connector.calls == [] and await stored(redis, prefix) == []
 
 
@@ -573,11 +571,11 @@ async def test_a_click_on_an_old_card_changes_nothing_and_shows_the_current_ques
     welcome = alice.question()
     await alice.answer("start")
     await alice.answer("affected")
-    state = await redis.get(store.key(alice.key))
+    state = await redis.get(store.keys.user(alice.key))
     calls, support = len(connector.calls), alice.question()
 
     assert await alice.answer("start", card=welcome) == 201
-    assert await redis.get(store.key(alice.key)) == state
+    assert await redis.get(store.keys.user(alice.key)) == state
     notice, current = [c for c in connector.calls[calls:] if c.method == "POST"]
     assert notice.text == NOTICES["stale"] and step_of(current) == "support"
     # The support question asked again: its older card is closed, the new one is the live one.
@@ -594,9 +592,9 @@ async def test_a_double_click_counts_once(
     await alice.answer("start")
     role = alice.question()
     assert await alice.answer("handling", card=role) == 201
-    state = await redis.get(store.key(alice.key))
+    state = await redis.get(store.keys.user(alice.key))
     assert await alice.answer("handling", card=role) == 201
-    assert await redis.get(store.key(alice.key)) == state
+    assert await redis.get(store.keys.user(alice.key)) == state
     assert [u.activity_id for u in connector.updates(alice.chat)].count(role.created) == 1
     assert connector.sent_to(alice.chat)[-2].text == NOTICES["stale"]
     assert [step_of(c) for c in connector.sent_to(alice.chat) if c.card and actions(c.card)] == [
@@ -621,17 +619,17 @@ async def test_a_redelivered_activity_is_dropped(
         value = actions(card.card)[0]["data"]
         activity = alice.activity(value=value, replyToId=card.created)
     assert await alice.post(activity) == 201
-    state, calls = await redis.get(store.key(alice.key)), list(connector.calls)
+    state, calls = await redis.get(store.keys.user(alice.key)), list(connector.calls)
     assert state
     # Teams re-sends after 15 s without an answer; the same id must change nothing.
     assert await alice.post(activity) == 201
-    assert await redis.get(store.key(alice.key)) == state and connector.calls == calls
+    assert await redis.get(store.keys.user(alice.key)) == state and connector.calls == calls
 
 
 # --- expiry renewed by every turn -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["help", "stop", teams.COMMAND, "banana"])
+@pytest.mark.parametrize("text", ["help", "stop", teams_request.COMMAND, "banana"])
 async def test_a_turn_that_changes_nothing_still_renews_every_key_of_the_user(
     alice: TeamsUser, redis, prefix: str, store: Store, text: str
 ) -> None:
@@ -641,11 +639,11 @@ async def test_a_turn_that_changes_nothing_still_renews_every_key_of_the_user(
     await alice.answer("start")
     await alice.say("1")
     await check_all_expire(redis, prefix)
-    before = await redis.get(store.key(alice.key))
+    before = await redis.get(store.keys.user(alice.key))
     for key in await stored(redis, prefix):
         await redis.expire(key, 60)
     assert await alice.say(text) == 201
-    assert await redis.get(store.key(alice.key)) == before  # nothing else changed
+    assert await redis.get(store.keys.user(alice.key)) == before  # nothing else changed
     keys = await stored(redis, prefix)
     assert sorted(k.rpartition(b"}")[2] for k in keys) == [b"", b":msg", b":seen"], keys
     for key in keys:
@@ -659,14 +657,17 @@ async def test_a_turn_that_changes_nothing_still_renews_every_key_of_the_user(
 async def test_when_redis_is_unreachable_the_user_gets_a_polite_message(
     connector: Connector,
 ) -> None:
-    dead = Engine(FLOW, Store(client("redis://127.0.0.1:1/0"), 60), ttl_days=30)
+    dead = Engine(
+        Views(FLOW, ttl_days=30), Store(Db(client("redis://127.0.0.1:1/0")), ttl_seconds=60)
+    )
     async with _serve(Settings(teams=UNAUTHENTICATED), dead) as http:
         alice = TeamsUser(poster(http), connector)
         started = time.monotonic()
         assert await alice.say("hello") == 201
         assert await alice.install() == 201
         assert time.monotonic() - started < 5
-    assert [c.text for c in connector.calls] == [dead.notice("unavailable").text] * 2
+    unavailable = dead.views.for_user(UserKey("teams", TENANT, "x")).notice("unavailable")
+    assert [c.text for c in connector.calls] == [unavailable.text] * 2
     await dead.store.redis.aclose()
 
 
@@ -681,170 +682,3 @@ async def test_logs_carry_nothing_the_user_typed_or_chose(
     await alice.walk(path)
     words = ("deputy", "zebrafinch", "memes", "instagram")
     check_logs_private(caplog.records, words, ids=(TENANT, alice.aad, alice.id), turns=len(path))
-
-
-# --- unit level, on the SDK's TestAdapter ---------------------------------------------------------
-
-
-def drain(adapter: TestAdapter) -> list[Activity]:
-    sent = []
-    while (activity := adapter.get_next_activity()) is not None:
-        sent.append(activity)
-    return sent
-
-
-async def test_choose_all_that_apply_on_the_sdk_test_adapter(engine: Engine) -> None:
-    """ "Not known" stands alone; a good multi-select replaces the card it came from."""
-    template = Activity(
-        channel_id="msteams",
-        service_url="https://smba.trafficmanager.net/uk/",
-        from_property=ChannelAccount(id="29:1", aad_object_id="aad-1"),
-        recipient=ChannelAccount(id="28:bot"),
-        conversation=ConversationAccount(id="a:1", conversation_type="personal", tenant_id="t-1"),
-    )
-    adapter = TestAdapter(teams.TeamsBot(engine, "").on_turn, template)
-    for text in ("hello", "start", "1", "continue"):
-        await adapter.send(text)
-    card = drain(adapter)[-1].attachments[0].content
-    assert choice_set(card)["isMultiSelect"] is True
-    (go,) = actions(card)
-    replaced = len(adapter.updated_activities)
-
-    def ticked(options: str) -> Activity:
-        value = {**go["data"], teams.MULTI_INPUT: options}
-        return Activity(type="message", value=value, reply_to_id="card-7")
-
-    await adapter.receive_activity(ticked("pupil,unknown"))
-    notice, again = drain(adapter)
-    assert notice.text == NOTICES["exclusive"].format(option="Not known")
-    assert again.attachments[0].content["body"][0]["text"] == "Relevant policy"
-    # Nothing was answered: the question asked again closes its older card.
-    (close,) = adapter.updated_activities[replaced:]
-    assert close.summary == teams_cards.CLOSED and not actions(close.attachments[0].content)
-    replaced += 1
-
-    await adapter.receive_activity(ticked("pupil,parent"))
-    (update,) = adapter.updated_activities[replaced:]
-    assert update.id == "card-7" and not actions(update.attachments[0].content)
-    assert "A pupil, A parent or carer" in json.dumps(update.attachments[0].content)
-    (criteria,) = drain(adapter)
-    assert criteria.attachments[0].content["body"][0]["text"] == FLOW.step("criteria").title
-
-
-def test_the_tenant_is_read_where_teams_puts_it() -> None:
-    """The SDK maps conversation.tenantID, but Teams sends tenantId: both must be read."""
-    activity = Activity().deserialize(
-        {
-            "type": "message",
-            "channelId": "msteams",
-            "from": {"id": "29:1", "aadObjectId": "aad-1"},
-            "conversation": {"id": "a:1", "tenantId": "t-1"},
-        }
-    )
-    assert TurnContext(TestAdapter(), activity).activity.conversation.tenant_id is None
-    assert teams_request.user(activity) == UserKey("teams", "t-1", "aad-1")
-
-
-# --- the app package ------------------------------------------------------------------------------
-
-
-def png_size_and_pixels(data: bytes) -> tuple[int, int, list[tuple[int, ...]]]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, header = 8, b"", b""
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, chunk = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        assert zlib.crc32(kind + chunk) == struct.unpack(">I", data[pos + 8 + length :][:4])[0]
-        header = chunk if kind == b"IHDR" else header
-        idat += chunk if kind == b"IDAT" else b""
-        pos += 12 + length
-    width, height, depth, colour = struct.unpack(">IIBB", header[:10])
-    assert depth == 8 and colour == 6  # 8-bit RGBA
-    raw, pixels, stride = zlib.decompress(idat), [], width * 4 + 1
-    for row in range(height):
-        line = raw[row * stride : (row + 1) * stride]
-        assert line[0] == 0  # filter: none
-        pixels += [tuple(line[1 + i : 5 + i]) for i in range(0, width * 4, 4)]
-    return width, height, pixels
-
-
-def test_the_package_names_the_command_and_has_icons_of_the_right_sizes(tmp_path: Path) -> None:
-    out = write_package(APP_ID, str(tmp_path / "teams-app.zip"))
-    with zipfile.ZipFile(out) as package:
-        assert sorted(package.namelist()) == ["color.png", "manifest.json", "outline.png"]
-        manifest = json.loads(package.read("manifest.json"))
-        color = png_size_and_pixels(package.read("color.png"))
-        outline = png_size_and_pixels(package.read("outline.png"))
-    assert manifest["id"] == APP_ID and manifest["manifestVersion"] in manifest["$schema"]
-    (bot,) = manifest["bots"]
-    assert bot["botId"] == APP_ID and "personal" in bot["scopes"]
-    commands = [c["title"] for lst in bot["commandLists"] for c in lst["commands"]]
-    assert commands == [teams.COMMAND] * len(bot["commandLists"])
-    assert len(manifest["name"]["short"]) <= 30 and len(manifest["description"]["short"]) <= 80
-    for field in ("websiteUrl", "privacyUrl", "termsOfUseUrl"):
-        assert manifest["developer"][field].startswith("https://")
-    assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}
-    assert color[:2] == (192, 192) and outline[:2] == (32, 32)
-    # Teams wants the outline white on transparent, and the colour icon opaque.
-    assert all(p[:3] == (255, 255, 255) or p[3] == 0 for p in outline[2])
-    assert {p[3] for p in outline[2]} > {0} and all(p[3] == 255 for p in color[2])
-
-
-@pytest.mark.parametrize("bad", ["", "not-a-guid", APP_ID + "0", "{" + APP_ID + "}"])
-def test_the_package_refuses_an_app_id_that_is_not_a_guid(tmp_path: Path, bad: str) -> None:
-    with pytest.raises(ValueError, match="GUID"):
-        write_package(bad, str(tmp_path / "x.zip"))
-    assert not (tmp_path / "x.zip").exists()
-
-
-def test_the_package_takes_the_school_s_own_pages_and_version(tmp_path: Path) -> None:
-    env = {
-        "TEAMS_DEVELOPER_NAME": "Oakfield Learning Trust",
-        "TEAMS_WEBSITE_URL": "https://oakfield.example/",
-        "TEAMS_PRIVACY_URL": "https://oakfield.example/privacy",
-        "TEAMS_TERMS_URL": "https://oakfield.example/terms",
-        "TEAMS_APP_VERSION": "1.0.7",
-    }
-    with zipfile.ZipFile(write_package(APP_ID, str(tmp_path / "a.zip"), env)) as package:
-        manifest = json.loads(package.read("manifest.json"))
-    assert manifest["version"] == "1.0.7"
-    assert manifest["developer"] == {
-        "name": "Oakfield Learning Trust",
-        "websiteUrl": "https://oakfield.example/",
-        "privacyUrl": "https://oakfield.example/privacy",
-        "termsOfUseUrl": "https://oakfield.example/terms",
-    }
-    with pytest.raises(ValueError, match="TEAMS_PRIVACY_URL"):
-        write_package(APP_ID, str(tmp_path / "b.zip"), {**env, "TEAMS_PRIVACY_URL": "http://x/"})
-
-
-def test_the_package_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "app.zip"
-    assert cli(["teams-package", "--app-id", APP_ID, "--out", str(out)]) == 0
-    assert Path(capsys.readouterr().out.strip()) == out.resolve()
-    assert cli(["teams-package", "--app-id", "nope", "--out", str(out)]) == 2
-    assert "GUID" in capsys.readouterr().err
-
-
-# --- the whole thing, as `python -m bot serve` ----------------------------------------------------
-
-
-async def test_serve_carries_a_user_through_a_path_over_the_bot_framework_protocol(
-    redis_url: str, connector: Connector, redis
-) -> None:
-    settings = {"REDIS_URL": redis_url, "MicrosoftAppId": "", "TEAMS_ALLOW_UNAUTHENTICATED": "1"}
-    bob = TeamsUser(None, connector, "bob-serve")
-    try:
-        async with aiohttp.ClientSession() as session, serving(session, settings) as served:
-
-            async def post(body: dict) -> int:
-                async with session.post(f"{served.url}/api/messages", json=body) as response:
-                    return response.status
-
-            bob._post = post
-            path = SAMPLE_PATHS["a pupil, sexual harassment, police not sure"]
-            await bob.walk(path)
-            check_guidance((await bob.copy_as_text()).text, dict(path))
-    finally:
-        await redis.delete(*[k async for k in redis.scan_iter(f"hb:{{teams:{TENANT}:{bob.aad}}}*")])
-    assert "TEAMS_ALLOW_UNAUTHENTICATED=1" in served.stderr  # the start-up warning

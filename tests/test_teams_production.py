@@ -25,11 +25,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from adapters.teams import TeamsSettings
-from bot.bench.standins.connector import Connector
+from adapters.teams.settings import TeamsSettings
 from bot.config import Settings
 from bot.web import create_app
 from conversation.engine import Engine
+from conversation.runner import Runner
+from tests.drivers.connector import Connector
 
 from .helpers import SAMPLE_PATHS, serving, stored
 from .identity_standin import WEBCHAT_KID, BotFrameworkKeys, Entra
@@ -101,7 +102,7 @@ async def serve(engine: Engine, keys: BotFrameworkKeys):
     running: list[TestClient] = []
 
     async def start(settings: TeamsSettings) -> TestClient:
-        http = TestClient(TestServer(create_app(Settings(teams=settings), engine)))
+        http = TestClient(TestServer(create_app(Settings(teams=settings), Runner(engine))))
         await http.start_server()
         running.append(http)
         deadline = time.monotonic() + 10
@@ -326,7 +327,7 @@ async def test_with_no_tenant_list_the_start_up_says_every_tenant_is_served(
     engine: Engine, keys: BotFrameworkKeys, entra: Entra, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "adapters")
-    create_app(Settings(teams=production(keys, entra)), engine)
+    create_app(Settings(teams=production(keys, entra)), Runner(engine))
     assert "teams serves every tenant" in caplog.text
     caplog.clear()
     create_app(Settings(teams=production(keys, entra, allowed_tenants=frozenset({TENANT}))), engine)
@@ -341,7 +342,7 @@ async def test_a_hanging_key_endpoint_delays_nothing(
 ) -> None:
     keys.hang = True
     async with TestClient(
-        TestServer(create_app(Settings(teams=production(keys, entra)), engine))
+        TestServer(create_app(Settings(teams=production(keys, entra)), Runner(engine)))
     ) as http:
         while keys.fetches == 0:  # the fetch has started, and hangs
             await asyncio.sleep(0.01)

@@ -127,7 +127,7 @@ def test_ctrl_c_during_a_turn_that_waits_on_a_hung_redis_ends_at_once(chat, tmp_
         redis.stop()
 
 
-def test_ctrl_d_ends_the_line_and_the_chat(chat, redis_url: str, prefix: str) -> None:
+def test_ctrl_d_ends_the_line_and_the_chat(chat, redis, redis_url: str, prefix: str) -> None:
     child = chat(prefix, REDIS_URL=redis_url)
     child.sendeof()
     out, status = ended(child)
@@ -138,7 +138,7 @@ def test_ctrl_d_ends_the_line_and_the_chat(chat, redis_url: str, prefix: str) ->
     assert len(out.strip().splitlines()) == 1
 
 
-def test_stop_ends_the_chat_with_one_line(chat, redis_url: str, prefix: str) -> None:
+def test_stop_ends_the_chat_with_one_line(chat, redis, redis_url: str, prefix: str) -> None:
     child = chat(prefix, REDIS_URL=redis_url)
     child.sendline("stop")
     out, status = ended(child)
@@ -146,7 +146,7 @@ def test_stop_ends_the_chat_with_one_line(chat, redis_url: str, prefix: str) -> 
     assert [line for line in out.splitlines() if line.strip()][-1].startswith("Paused:")
 
 
-def test_an_empty_line_reprints_nothing(chat, redis_url: str, prefix: str) -> None:
+def test_an_empty_line_reprints_nothing(chat, redis, redis_url: str, prefix: str) -> None:
     child = chat(prefix, REDIS_URL=redis_url)
     child.sendline("")
     child.sendline("   ")
@@ -159,7 +159,7 @@ def test_an_empty_line_reprints_nothing(chat, redis_url: str, prefix: str) -> No
     assert answered.strip() == "Welcome: Start"
 
 
-def test_typos_in_the_terminal_are_understood(chat, redis_url: str, prefix: str) -> None:
+def test_typos_in_the_terminal_are_understood(chat, redis, redis_url: str, prefix: str) -> None:
     child = chat(prefix, REDIS_URL=redis_url)
     answer(child, "hi", "Who you are")  # the welcome's one answer is to begin
     answer(child, "im the member of staff", "Support")
@@ -173,7 +173,9 @@ def test_typos_in_the_terminal_are_understood(chat, redis_url: str, prefix: str)
     assert "✓ Next steps: Abusive phone calls, Online sexual harassment" in said
 
 
-def test_a_part_not_understood_is_said_not_dropped(chat, redis_url: str, prefix: str) -> None:
+def test_a_part_not_understood_is_said_not_dropped(
+    chat, redis, redis_url: str, prefix: str
+) -> None:
     child = chat(prefix, REDIS_URL=redis_url)
     for text, then in (("1", "Who you are"), ("1", "Support"), ("1", "Relevant policy")):
         answer(child, text, then)
@@ -184,7 +186,7 @@ def test_a_part_not_understood_is_said_not_dropped(chat, redis_url: str, prefix:
 
 
 def test_a_long_account_gets_a_kind_answer_and_the_options(
-    chat, redis_url: str, prefix: str
+    chat, redis, redis_url: str, prefix: str
 ) -> None:
     child = chat(prefix, REDIS_URL=redis_url)
     for text, then in (("1", "Who you are"), ("1", "Support"), ("1", "Relevant policy")):

@@ -11,7 +11,7 @@ import pytest
 from conversation import typed
 from conversation.engine import Engine
 from conversation.messages import Choose, Notice, Outcome, Question, Say, Start, UserKey
-from conversation.store import Store
+from conversation.storage import Store
 
 from .helpers import ALL_PATHS, FLOW, question
 
@@ -124,14 +124,14 @@ async def test_a_greeting_at_any_step_shows_where_you_are(
     engine: Engine, store: Store, step: str, text: str
 ) -> None:
     asked = await at(engine, step)
-    before = await store.redis.get(store.key(ME))
+    before = await store.redis.get(store.keys.user(ME))
     turn = await engine.handle(ME, Say(text))
     assert turn.outcome is Outcome.RESUMED
     notice, again = turn.replies
     assert isinstance(notice, Notice) and "didn't catch" not in notice.text
     assert f"You were at: **{asked.title}**" in notice.text
     assert again == asked
-    assert await store.redis.get(store.key(ME)) == before
+    assert await store.redis.get(store.keys.user(ME)) == before
 
 
 async def test_a_greeting_with_nothing_stored_starts(engine: Engine) -> None:
@@ -144,11 +144,11 @@ async def test_what_is_not_close_enough_is_not_guessed(
     engine: Engine, store: Store, step: str, text: str
 ) -> None:
     await at(engine, step)
-    before = await store.redis.get(store.key(ME))
+    before = await store.redis.get(store.keys.user(ME))
     turn = await engine.handle(ME, Say(text))
     assert turn.outcome is Outcome.UNCLEAR
     assert "didn't catch that" in turn.replies[0].text
-    assert await store.redis.get(store.key(ME)) == before
+    assert await store.redis.get(store.keys.user(ME)) == before
 
 
 @pytest.mark.parametrize(
@@ -169,7 +169,7 @@ async def test_part_of_a_multi_answer_not_understood_is_said_and_nothing_is_save
     engine: Engine, store: Store, step: str, text: str, understood, unread, numbers
 ) -> None:
     asked = await at(engine, step)
-    before = await store.redis.get(store.key(ME))
+    before = await store.redis.get(store.keys.user(ME))
     turn = await engine.handle(ME, Say(text))
     assert turn.outcome is Outcome.UNCLEAR
     notice, again = turn.replies
@@ -178,7 +178,7 @@ async def test_part_of_a_multi_answer_not_understood_is_said_and_nothing_is_save
         f"If that is all, type **{numbers}**; otherwise choose again."
     )
     assert again == asked
-    assert await store.redis.get(store.key(ME)) == before
+    assert await store.redis.get(store.keys.user(ME)) == before
     confirmed = await engine.handle(ME, Say(numbers))
     assert ", ".join(confirmed.answered.chosen) == understood
 
@@ -217,7 +217,7 @@ async def test_a_long_account_gets_a_kind_answer_then_only_the_options(
     engine: Engine, store: Store, step: str
 ) -> None:
     asked = await at(engine, step)
-    before = await store.redis.get(store.key(ME))
+    before = await store.redis.get(store.keys.user(ME))
     # An account that names options ("report", "yes", "parent"), 4,600 characters long.
     account = ("Yes, a parent posted about me and I want to report it. " * 90)[:4600]
     turn = await engine.handle(ME, Say(account))
@@ -227,4 +227,4 @@ async def test_a_long_account_gets_a_kind_answer_then_only_the_options(
     assert "nothing you wrote has been saved" in notice.text
     assert options.options == asked.options and options.token == asked.token
     assert options.text == "" and options.links == ()
-    assert await store.redis.get(store.key(ME)) == before
+    assert await store.redis.get(store.keys.user(ME)) == before

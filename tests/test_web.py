@@ -22,13 +22,15 @@ from bot.redis_connection import client
 from bot.web import create_app
 from conversation import flow
 from conversation.engine import Engine
-from conversation.store import Store
+from conversation.runner import Runner
+from conversation.storage import Db, Store
+from conversation.views import Views
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 async def test_health_and_readiness(engine: Engine) -> None:
-    async with TestClient(TestServer(create_app(Settings(), engine))) as http:
+    async with TestClient(TestServer(create_app(Settings(), Runner(engine)))) as http:
         assert (await http.get("/healthz")).status == 200
         ready = await http.get("/readyz")
         assert ready.status == 200 and (await ready.json()) == {"redis": "ok"}
@@ -37,8 +39,10 @@ async def test_health_and_readiness(engine: Engine) -> None:
 
 
 async def test_not_ready_while_redis_is_unreachable() -> None:
-    dead = Engine(flow.load(), Store(client("redis://127.0.0.1:1/0"), 60), ttl_days=1)
-    async with TestClient(TestServer(create_app(Settings(), dead))) as http:
+    dead = Engine(
+        Views(flow.load(), ttl_days=1), Store(Db(client("redis://127.0.0.1:1/0")), ttl_seconds=60)
+    )
+    async with TestClient(TestServer(create_app(Settings(), Runner(dead)))) as http:
         started = time.monotonic()
         assert (await http.get("/readyz")).status == 503
         assert time.monotonic() - started < 3

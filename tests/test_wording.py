@@ -82,8 +82,8 @@ async def test_each_role_is_asked_in_its_own_wording(
     for p in FLOW.step(step_id).text:
         if p.when is not None and not p.when.holds(answers):
             continue
-        mine = getattr(p.text, role).format(ttl_days=engine.ttl_days)
-        theirs = getattr(p.text, other).format(ttl_days=engine.ttl_days)
+        mine = getattr(p.text, role).format(ttl_days=engine.views.ttl_days)
+        theirs = getattr(p.text, other).format(ttl_days=engine.views.ttl_days)
         assert mine in asked.text, (step_id, role)
         if theirs != mine:
             assert theirs not in asked.text, (step_id, role)

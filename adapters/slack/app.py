@@ -3,7 +3,12 @@
 Every request arrives at `POST /slack/events`; `request` checks it, Bolt authorizes it
 (one workspace's `SLACK_BOT_TOKEN`, or the installation of the workspace it came from, see
 `install`) and dispatches it to a listener here, and the listener acks within Slack's 3
-seconds and hands the turn to `turns` in a task of its own, with that workspace's client.
+seconds and hands the input to the turn runner in a task of its own, with an `outbox` for
+the user's DM and that workspace's client.
+
+Nothing about a case is ever posted where others can see it: a slash command from a
+channel gets only an ephemeral "I've sent you a direct message", and every question,
+answer and the final checklist go to the user's DM with the bot.
 """
 
 from __future__ import annotations
@@ -22,15 +27,13 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from conversation.engine import Engine
-from conversation.messages import Choose, Say
+from conversation.messages import Input, Say, Start, UserKey
+from conversation.runner import Runner
 
-from . import lead
-from .blocks import ANSWER, SUBMIT
 from .install import Install
-from .request import ticked, to_bolt_request, user
+from .outbox import SlackOutbox, dm_of
+from .request import clicked, to_bolt_request, user
 from .settings import SlackSettings
-from .turns import Turns
 from .uninstall import Uninstall
 
 log = logging.getLogger("adapters.slack")
@@ -43,11 +46,13 @@ for _name in ("slack_bolt", "slack_sdk"):
 os.environ.setdefault("SLACKCLIENT_SKIP_DEPRECATION", "1")
 
 
+MOVED_PRIVATE = "I've sent you a direct message, so we can carry on privately."
+
 BOT: web.AppKey[SlackBot] = web.AppKey("slack_bot")
 
 
-def attach(app: web.Application, engine: Engine, settings: SlackSettings) -> None:
-    bot = SlackBot(engine, settings)
+def attach(app: web.Application, runner: Runner, settings: SlackSettings) -> None:
+    bot = SlackBot(runner, settings)
     app[BOT] = bot
     app.router.add_post("/slack/events", bot.receive)
     if bot.install is not None:
@@ -56,12 +61,13 @@ def attach(app: web.Application, engine: Engine, settings: SlackSettings) -> Non
 
 
 class SlackBot:
-    """Turns Slack requests into engine turns, and the engine's replies into DMs."""
+    """Turns Slack requests into the runner's inputs, in the user's DM."""
 
-    def __init__(self, engine: Engine, settings: SlackSettings) -> None:
-        self.engine = engine
+    def __init__(self, runner: Runner, settings: SlackSettings) -> None:
+        self.runner = runner
+        store = runner.store
         self.verifier = SignatureVerifier(settings.signing_secret)
-        self.install = Install(settings, engine.store) if settings.oauth else None
+        self.install = Install(settings, store) if settings.oauth else None
         if self.install is not None:
             # Many workspaces: each request runs with its own workspace's installation.
             auth: dict[str, Any] = {
@@ -84,7 +90,7 @@ class SlackBot:
         # request's client is a copy with the request's token, sharing its session.
         self.client: AsyncWebClient = self.bolt.client
         self.client.base_url, self.client.timeout = settings.api_url, 10
-        self.uninstall = Uninstall(engine.store, self.install and self.install.installations)
+        self.uninstall = Uninstall(store, self.install and self.install.installations)
         self._in_flight: set[asyncio.Task] = set()
         self._listen()
 
@@ -131,26 +137,22 @@ class SlackBot:
     # --- listeners: ack within Slack's 3 seconds, then the turn in its own task ----------
 
     def _listen(self) -> None:
-        bolt, engine = self.bolt, self.engine
-
-        def turns(context: AsyncBoltContext) -> Turns:
-            """Turns with the request's own client: its workspace's token."""
-            return Turns(engine, context.client)
+        bolt = self.bolt
 
         @bolt.command(re.compile(r"^/"))
         async def command(ack, body: dict, context: AsyncBoltContext, respond) -> None:
             await ack()
-            self._spawn(turns(context).command(user(context), body["channel_id"], respond))
+            self._spawn(self._command(context, body["channel_id"], respond))
 
         @bolt.event("message")
         async def message(event: dict, body: dict, context: AsyncBoltContext) -> None:
             if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
                 return
             # Slack re-sends an event it saw no 200 for within 3 seconds, with the same id:
-            # the engine applies each delivery once.
+            # the runner applies each delivery once.
             said, delivery = Say(event.get("text", "")), f"slack:{body['event_id']}"
-            turn = turns(context).turn(user(context), event["channel"], said, delivery=delivery)
-            self._spawn(turn)
+            outbox = SlackOutbox(context.client, user(context), event["channel"])
+            self._spawn(self.runner.run(user(context), said, outbox, delivery))
 
         @bolt.event("app_uninstalled")
         async def uninstalled(context: AsyncBoltContext) -> None:
@@ -167,29 +169,30 @@ class SlackBot:
         async def other_event() -> None:
             """Acknowledged, so Slack does not retry what this bot does not use."""
 
-        @bolt.action(re.compile("^" + re.escape(ANSWER)))
-        async def answer(ack, body: dict, action: dict, context: AsyncBoltContext) -> None:
-            await ack()
-            option = action["action_id"][len(ANSWER) :]
-            choice = Choose((option,), action.get("value", ""))
-            self._spawn(turns(context).clicked(body, context, choice))
-
-        @bolt.action(SUBMIT)
-        async def submit(ack, body: dict, action: dict, context: AsyncBoltContext) -> None:
-            await ack()
-            choice = Choose(ticked(body), action.get("value", ""))
-            self._spawn(turns(context).clicked(body, context, choice))
-
-        @bolt.action(re.compile("^(" + "|".join(re.escape(p) for p in lead.PREFIXES) + ")"))
-        async def telling(ack, body: dict, action: dict, context: AsyncBoltContext) -> None:
-            await ack()
-            if (inp := lead.clicked_input(action)) is not None:
-                self._spawn(turns(context).clicked(body, context, inp))
-
         @bolt.action(re.compile(".*"))
-        async def other_action(ack) -> None:
-            """A tick in the checkboxes, or a button this bot never drew: nothing to do."""
+        async def action(ack, body: dict, context: AsyncBoltContext) -> None:
             await ack()
+            # A tick in the checkboxes, or a button this bot never drew: nothing to do.
+            if (inp := clicked(body)) is not None:
+                self._spawn(self._clicked(body, context, inp))
+
+    async def _command(self, context: AsyncBoltContext, channel: str, respond) -> None:
+        who = user(context)
+        dm = await dm_of(context.client, who.user)
+        if channel != dm:
+            await respond(text=MOVED_PRIVATE, response_type="ephemeral")
+        await self.runner.run(who, Start(), SlackOutbox(context.client, who, dm))
+
+    async def _clicked(self, body: dict, context: AsyncBoltContext, inp: Input) -> None:
+        who: UserKey = user(context)
+        dm = context.channel_id or ""
+        if not dm.startswith("D"):  # never answer anywhere but the DM
+            dm = await dm_of(context.client, who.user)
+        container = body["container"]
+        # Only a question in the DM is updated in place: a click on a copy elsewhere is
+        # answered in the DM, and nothing about the case is written into that channel.
+        where = f"{dm}\n{container['message_ts']}" if container["channel_id"] == dm else None
+        await self.runner.run(who, inp, SlackOutbox(context.client, who, dm, where))
 
     async def _uninstalled(self, context: AsyncBoltContext) -> None:
         team = context.team_id or ""

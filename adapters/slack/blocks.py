@@ -24,7 +24,18 @@ from slack_sdk.models.blocks import (
 
 from conversation import plaintext
 from conversation.flow import Resource
-from conversation.messages import Answered, Guidance, Question, Reply
+from conversation.messages import (
+    Act,
+    Answered,
+    Closed,
+    Guidance,
+    Offer,
+    Plain,
+    Preview,
+    Question,
+    Reply,
+    Report,
+)
 
 ANSWER = "answer:"
 """Prefix of a single-choice button's action_id; the option id follows, the token is its value."""
@@ -34,20 +45,41 @@ SUBMIT = "submit"
 """The Continue button under the checkboxes; its value is the token, the ticks come from
 `state.values`."""
 
+TELL = "tell:"
+"""Prefix of an offer's buttons: the person's choice id follows; the value is the token."""
+SEND = "tell-send"
+"""The preview's Send: its value is `token|person`."""
+NOT_NOW = "tell-not-now"
+CASE = "case:"
+"""Prefix of the report's buttons: `case:ack`, `case:done:<item>`, `case:walk`,
+`case:record`; the value is the report's reference."""
+
 # Messages are built once for each distinct content and kept: the questions, notices and
 # checklists are few, and only a question's token changes from one turn to the next.
 
 
-def render(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
+def render(shown: Reply | Answered | Closed) -> tuple[str, list[dict[str, Any]]]:
     """A message's plain-text fallback (notifications, screen readers) and its blocks."""
-    if isinstance(reply, Question):
-        text, blocks, buttons = _question(replace(reply, token="", version=0))
-        return text, [*blocks, _with_token(buttons, reply.token)]
-    if isinstance(reply, Guidance):
-        return _guidance(reply)
+    if isinstance(shown, Question):
+        text, blocks, buttons = _question(replace(shown, token="", version=0))
+        return text, [*blocks, _with_token(buttons, shown.token)]
+    if isinstance(shown, Guidance):
+        return _guidance(shown)
+    if isinstance(shown, Answered):
+        return answered_blocks(shown)
+    if isinstance(shown, Closed):
+        return closed_blocks()
+    if isinstance(shown, Offer):
+        return plaintext.offer(shown), offer_blocks(shown)
+    if isinstance(shown, Preview):
+        return plaintext.preview(shown), preview_blocks(shown)
+    if isinstance(shown, Report):
+        return plaintext.report(shown, mention(shown)), report_blocks(shown)
+    if isinstance(shown, Plain):
+        return shown.text, _dicts([_section(_mrkdwn(part)) for part in _parts(shown.text)])
     # Not cached: a notice can quote a few words the user typed ("I understood ..., but not
     # ..."), and nothing the user typed is kept past the turn, in memory or anywhere else.
-    return plaintext.render(reply), _dicts([_section(_mrkdwn(reply.text))])
+    return plaintext.render(shown), _dicts([_section(_mrkdwn(shown.text))])
 
 
 @lru_cache(maxsize=1024)
@@ -121,6 +153,104 @@ def closed_blocks() -> tuple[str, list[dict[str, Any]]]:
 
 
 CHOOSE_ALL = "Choose all that apply, then press *Continue*."
+
+
+# --- telling the person who leads: the offer, the preview, the report ------------------
+
+
+def mention(r: Report) -> str:
+    return f"<@{r.reporter}>"
+
+
+def offer_blocks(o: Offer) -> list[dict[str, Any]]:
+    shown: list[Block] = [_section(f"*{_mrkdwn(o.title)}*\n\n{_mrkdwn(o.text)}")]
+    if o.choices:
+        buttons = [
+            ButtonElement(text=c.label, action_id=TELL + c.id, value=o.token) for c in o.choices
+        ]
+        shown.append(ActionsBlock(elements=buttons))
+    return _dicts(shown)
+
+
+def preview_blocks(p: Preview) -> list[dict[str, Any]]:
+    intro = _dicts([_section(_mrkdwn(p.text)), DividerBlock()])
+    buttons = ActionsBlock(
+        elements=[
+            ButtonElement(
+                text=p.send, action_id=SEND, value=f"{p.token}|{p.person}", style="primary"
+            ),
+            ButtonElement(text=p.not_now, action_id=NOT_NOW, value=p.token),
+        ]
+    )
+    return [*intro, *report_blocks(p.report), *_dicts([DividerBlock(), buttons])]
+
+
+def report_blocks(r: Report) -> list[dict[str, Any]]:
+    """The report: who and when, the checklist with a Mark done on each item, and its
+    buttons. Withdrawn, only that is said."""
+    who = mention(r)
+    if r.withdrawn:
+        return _dicts([_section(_mrkdwn(r.withdrawn).format(reporter=who))])
+    live = bool(r.case and r.labels)
+    shown: list[Block] = [
+        HeaderBlock(text=plaintext.strip_bold(r.heading)),
+        _section(_mrkdwn(r.text).format(reporter=who)),
+    ]
+    if r.status:
+        shown.append(ContextBlock(elements=[MarkdownTextObject(text=_mrkdwn(s)) for s in r.status]))
+    for task in r.tasks:
+        item = task.item
+        mark = "☑" if task.done else "☐"
+        lines = [f"{mark} *{_mrkdwn(item.title)}*", *(_mrkdwn(line) for line in item.lines)]
+        if task.done:
+            lines.append(f"_{_mrkdwn(task.done)}_")
+        button = None
+        if live and not task.done and r.labels:
+            button = ButtonElement(
+                text=r.labels.done, action_id=f"{CASE}{Act.DONE}:{item.id}", value=r.case
+            )
+        text = MarkdownTextObject(text="\n".join(lines))
+        shown += [DividerBlock(), SectionBlock(text=text, accessory=button)]
+        if item.links:
+            shown.append(_section(_links(item.links)))
+    shown += [DividerBlock(), _section(_mrkdwn(r.guidance.footer))]
+    if live and r.labels:
+        buttons = [
+            (r.labels.walk, Act.WALK),
+            (r.labels.record, Act.RECORD),
+        ]
+        if not r.acknowledged:
+            buttons.insert(0, (r.labels.acknowledge, Act.ACKNOWLEDGE))
+        elements = [
+            ButtonElement(
+                text=label,
+                action_id=CASE + action,
+                value=r.case,
+                style="primary" if action == Act.ACKNOWLEDGE else None,
+            )
+            for label, action in buttons
+        ]
+        shown.append(ActionsBlock(elements=elements))
+    return _dicts(shown)
+
+
+SECTION_LIMIT = 3000
+"""Block Kit's most characters in a section's text."""
+
+
+def _parts(text: str) -> list[str]:
+    """Long text in paragraphs, gathered into pieces a section can hold (escaping can
+    lengthen a piece, hence the margin)."""
+    pieces = [""]
+    for paragraph in text.split("\n\n"):
+        while len(paragraph) > SECTION_LIMIT // 2:
+            pieces.append(paragraph[: SECTION_LIMIT // 2])
+            paragraph = paragraph[SECTION_LIMIT // 2 :]
+        if len(pieces[-1]) + len(paragraph) + 2 > SECTION_LIMIT // 2:
+            pieces.append(paragraph)
+        else:
+            pieces[-1] = f"{pieces[-1]}\n\n{paragraph}" if pieces[-1] else paragraph
+    return [p for p in pieces if p.strip()]
 
 
 def _section(mrkdwn: str) -> SectionBlock:

@@ -23,13 +23,13 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from conversation.store import Store
+from conversation.storage import Store
 
 from .cipher import Cipher
 from .installations import Installations
+from .outbox import API_ERRORS
 from .settings import SCOPES, SlackSettings
 from .states import EXPIRY, States
-from .turns import API_ERRORS
 
 log = logging.getLogger("adapters.slack")
 
@@ -44,9 +44,9 @@ class Install:
         oauth = settings.oauth
         assert oauth is not None
         self.installations = Installations(
-            store.redis, Cipher(oauth.encryption_keys), prefix=store.prefix
+            store.redis, Cipher(oauth.encryption_keys), prefix=store.keys.prefix
         )
-        self.states = States(store.redis, prefix=store.prefix, expiry=EXPIRY)
+        self.states = States(store.redis, prefix=store.keys.prefix, expiry=EXPIRY)
         self.flow = AsyncOAuthFlow(
             logger=logging.getLogger("slack_bolt"),
             settings=AsyncOAuthSettings(

@@ -16,10 +16,12 @@ from slack_bolt.async_app import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from conversation.messages import UserKey
+from conversation.messages import Act, Choose, Input, Tell, UserKey
 
-from .blocks import ANSWER, PICK, SUBMIT
-from .lead import PREFIXES as TELLING
+from .blocks import ANSWER, CASE, NOT_NOW, PICK, SEND, SUBMIT, TELL
+
+TELLING = (TELL, SEND, NOT_NOW, CASE)
+"""The action ids of telling's buttons (prefixes)."""
 
 
 class Malformed(ValueError):
@@ -261,3 +263,25 @@ def ticked(body: dict) -> tuple[str, ...]:
         if isinstance(picked, dict):
             return tuple(o["value"] for o in picked.get("selected_options", []))
     return ()
+
+
+def clicked(body: dict[str, Any]) -> Input | None:
+    """The neutral input a checked click is (None: a button this bot does not act on, such
+    as a tick in the checkboxes)."""
+    action = body["actions"][0]
+    action_id, value = action["action_id"], action.get("value", "")
+    if action_id.startswith(ANSWER):
+        return Choose((action_id[len(ANSWER) :],), value)
+    if action_id == SUBMIT:
+        return Choose(ticked(body), value)
+    if action_id.startswith(TELL):
+        return Tell(action_id[len(TELL) :], value)
+    if action_id == SEND:
+        token, _, person = value.partition("|")
+        return Tell(person, token, confirmed=True) if person else None
+    if action_id == NOT_NOW:
+        return Tell("", value)
+    if action_id.startswith(CASE):
+        what, _, item = action_id[len(CASE) :].partition(":")
+        return Act(what, value, item)
+    return None

@@ -11,17 +11,13 @@ organisation's last installation does.
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 
-from conversation.messages import UserKey
-from conversation.store import Store
+from conversation.storage import Store
 
 from .installations import Installations
 
 log = logging.getLogger("adapters.slack")
-
-_GLOB = re.compile(r"([*?\[\]\\])")
 
 
 class Uninstall:
@@ -48,7 +44,7 @@ class Uninstall:
     async def delete_conversations(self, workspace: str) -> int:
         """Every key of every user of `workspace`: progress, question pointer, deliveries,
         and anything else kept under the user's hash tag."""
-        pattern = self.store.key(UserKey("slack", _GLOB.sub(r"\\\1", workspace), "*")) + "*"
+        pattern = self.store.keys.users_of("slack", workspace)
         by_user: dict[bytes, list[bytes]] = defaultdict(list)
         async for key in self.store.redis.scan_iter(match=pattern, count=1000):
             raw = key if isinstance(key, bytes) else key.encode()

@@ -2,7 +2,12 @@
 
 The sender is authenticated first, from the Authorization header alone (`signatures`, via
 `connector`); only then is the body read, capped at what Teams sends, and checked
-(`request`); then `turns` answers it inside the request.
+(`request`); then `TeamsBot` hands it to the turn runner, inside the request, with an
+`outbox` for the chat it came from.
+
+Everything about the case happens in the user's 1:1 chat with the bot. A start from a
+channel or group chat gets one line there ("I've messaged you privately") and the
+conversation continues in a 1:1 chat the bot creates.
 """
 
 from __future__ import annotations
@@ -10,16 +15,19 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from botbuilder.core import TurnContext
+from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters
 
-from conversation.engine import Engine
+from conversation.messages import Command, Do, Input, Outcome, Start
+from conversation.runner import Runner
 
-from .connector import Authentication, SdkConfig
+from . import request
+from .connector import Authentication, ConnectorApi, ConnectorError, SdkConfig
+from .outbox import TeamsOutbox
 from .request import MAX_ACTIVITY, Malformed, Refused, TooLarge, TooSlow, admit, check, read
 from .settings import TeamsSettings
 from .signatures import KeysUnavailable, Unauthorized
-from .turns import TeamsBot
 
 log = logging.getLogger("adapters.teams")
 # msrest logs whole requests (so replies and the checklist) at DEBUG, and urllib3's retry
@@ -28,12 +36,24 @@ for _name in ("msrest", "urllib3", "botbuilder", "botframework", "msal"):
     logging.getLogger(_name).setLevel(logging.ERROR if _name == "urllib3" else logging.WARNING)
 
 
-def attach(app: web.Application, engine: Engine, settings: TeamsSettings) -> None:
+MOVED_PRIVATE = "I've messaged you privately."
+CANNOT_MOVE = (
+    "I couldn't message you privately. Open a chat with me in Teams and send me any message "
+    "to start."
+)
+
+NOT_INVOKABLE = Activity(
+    type=ActivityTypes.invoke_response,
+    value=InvokeResponse(status=400, body={"error": "this bot takes no invoke activities"}),
+)
+
+
+def attach(app: web.Application, runner: Runner, settings: TeamsSettings) -> None:
     """Serve POST /api/messages with the SDK's CloudAdapter and the Bot Framework's JWT."""
     authentication = Authentication(SdkConfig(settings))
     adapter = CloudAdapter(authentication)
     adapter.on_turn_error = _turn_failed
-    bot = TeamsBot(engine, settings.app_id)
+    bot = TeamsBot(runner, authentication.api)
     app.on_startup.append(authentication.start)
     app.on_cleanup.append(authentication.close)
     if settings.allowed_tenants:
@@ -89,3 +109,102 @@ async def _turn_failed(context: TurnContext, error: Exception) -> None:
     # SDK error messages can quote response bodies. Answering 201 stops Teams retrying a
     # turn that was already applied.
     log.error("teams turn failed", extra={"error": type(error).__name__})
+
+
+class TeamsBot:
+    """One turn per activity: read as a neutral input, run, shown in the user's 1:1 chat."""
+
+    def __init__(self, runner: Runner, api: ConnectorApi) -> None:
+        self.runner = runner
+        self.api = api
+
+    async def on_turn(self, context: TurnContext) -> None:
+        activity = context.activity
+        if activity.type == ActivityTypes.message:
+            await self._turn(activity, request.input_of(activity))
+        elif activity.type == ActivityTypes.conversation_update and request.bot_added(activity):
+            # Installed, or the 1:1 chat opened: the welcome. Added to a team or group chat:
+            # nothing is said there, because the case never starts in public.
+            if request.is_personal(activity):
+                await self._turn(activity, Start())
+        elif request.removed(activity) and request.is_personal(activity):
+            # Uninstalled from their personal scope: their progress is deleted, as if they had
+            # said "delete my data", and a report they made is withdrawn from the person told.
+            await self._turn(activity, Do(Command.DELETE), silent=True)
+        elif activity.type == ActivityTypes.invoke:
+            # No card or extension of this bot invokes it, and left unanswered the SDK would
+            # answer 501: say it is not a request this bot takes.
+            await context.send_activity(NOT_INVOKABLE)
+
+    async def _turn(self, activity: Activity, inp: Input, silent: bool = False) -> None:
+        user = request.user(activity)
+        personal = request.is_personal(activity)
+        chat = activity.conversation.id
+        if not personal:
+            chat = await self._private(activity)
+            if chat is None:
+                return
+        outbox = TeamsOutbox(
+            self.api,
+            activity.service_url,
+            activity.recipient,
+            request.tenant(activity),
+            user,
+            chat,
+            reply_to=activity.id if personal else "",
+            click=request.clicked(activity) if isinstance(activity.value, dict) else None,
+        )
+        if silent:  # the chat has no bot any more: nothing is said in it
+            outbox = _Silent(outbox)  # type: ignore[assignment]
+        # Teams re-sends an activity it saw no answer to within 15 seconds, with the same id:
+        # the runner applies each delivery once.
+        name = activity.from_property.name if activity.from_property else None
+        turn = await self.runner.run(
+            user,
+            inp if personal else Start(),
+            outbox,
+            request.delivery(activity),
+            name if isinstance(name, str) else "",
+        )
+        if turn is not None and turn.outcome is not Outcome.DUPLICATE and not personal:
+            await self._say_in_channel(activity, MOVED_PRIVATE)
+
+    async def _private(self, activity: Activity) -> str | None:
+        """The user's 1:1 chat, for a start from a channel or group chat."""
+        tenant = request.tenant(activity)
+        params = ConversationParameters(
+            is_group=False,
+            bot=ChannelAccount(id=activity.recipient.id),
+            members=[ChannelAccount(id=activity.from_property.id)],
+            tenant_id=tenant or None,
+            channel_data={"tenant": {"id": tenant}} if tenant else None,
+        )
+        try:
+            return await self.api.create_conversation(activity.service_url, params)
+        except ConnectorError as exc:
+            log.warning("teams private chat failed", extra={"error": type(exc).__name__})
+            await self._say_in_channel(activity, CANNOT_MOVE)
+            return None
+
+    async def _say_in_channel(self, activity: Activity, text: str) -> None:
+        """One line where the user wrote, about nothing but where the case went."""
+        line = MessageFactory.text(text)
+        line.from_property = activity.recipient
+        line.conversation = activity.conversation
+        line.reply_to_id = activity.id
+        await self.api.send(activity.service_url, activity.conversation.id, line, activity.id)
+
+
+class _Silent:
+    """An outbox for a chat that is gone: its own replies are dropped, while messages to
+    other people (the report withdrawn) still go."""
+
+    def __init__(self, outbox: TeamsOutbox) -> None:
+        self._outbox = outbox
+        self.here = outbox.here
+        self.origin = lambda newest: None
+        self.send = outbox.send
+        self.update = outbox.update
+
+    async def reply(self, replies) -> list[str | None]:
+        return [None] * len(replies)

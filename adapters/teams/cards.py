@@ -8,7 +8,7 @@ Cards are plain dicts of schema 1.4; the input ids and submit data drawn here ar
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory
@@ -16,7 +16,19 @@ from botbuilder.schema import Activity, TextFormatTypes
 
 from conversation import plaintext
 from conversation.flow import Resource
-from conversation.messages import Answered, Guidance, Notice, Question, Reply
+from conversation.messages import (
+    Act,
+    Answered,
+    Closed,
+    Guidance,
+    Notice,
+    Offer,
+    Plain,
+    Preview,
+    Question,
+    Reply,
+    Report,
+)
 
 CARD_VERSION = "1.4"
 """Adaptive Cards above 1.4 do not render on Teams mobile clients."""
@@ -42,12 +54,8 @@ def new_card_id() -> str:
     return secrets.token_hex(6)
 
 
-def activities(
-    replies: Iterable[Reply], other: Callable[[Reply], Activity] | None = None
-) -> list[tuple[Activity, str | None]]:
+def activities(replies: Iterable[Reply]) -> list[tuple[Activity, str | None]]:
     """Each reply as an activity, with the card id of each question card (else None).
-    `other` draws the replies that are neither a question nor the checklist (the telling
-    of the lead draws its own); by default they are notices.
 
     The checklist comes just before the final question and carries its token, so that its
     "Copy as text" button asks for the checklist of this very conversation."""
@@ -61,13 +69,35 @@ def activities(
             after = next((r for r in replies[i + 1 :] if isinstance(r, Question)), None)
             out.append((guidance_activity(reply, after.token if after else None), None))
         else:
-            out.append((other(reply) if other else notice(reply), None))
+            out.append((_other(reply), None))
     return out
 
 
-def as_activity(reply: Reply) -> Activity:
-    """One reply on its own (a checklist without a following question has no copy button)."""
-    ((activity, _),) = activities([reply])
+def _other(reply: Reply) -> Activity:
+    if isinstance(reply, Offer):
+        return _card(offer_card(reply), plaintext.offer(reply))
+    if isinstance(reply, Preview):
+        message = _card(preview_card(reply), plaintext.strip_bold(reply.text))
+        message.text = plaintext.preview(reply, _name(reply.report))
+        return message
+    if isinstance(reply, Report):
+        message = _card(report_card(reply), plaintext.strip_bold(reply.heading))
+        message.text = plaintext.report(reply, _name(reply))
+        return message
+    if isinstance(reply, Plain):
+        return plain_text(reply.text)
+    assert isinstance(reply, Notice)
+    return notice(reply)
+
+
+def as_activity(shown: Reply | Answered | Closed) -> Activity:
+    """One reply on its own (a checklist without a following question has no copy button),
+    or what an earlier message becomes."""
+    if isinstance(shown, Answered):
+        return answered(shown)
+    if isinstance(shown, Closed):
+        return closed()
+    ((activity, _),) = activities([shown])
     return activity
 
 
@@ -82,10 +112,10 @@ def guidance_activity(g: Guidance, token: str | None = None) -> Activity:
     return _card(guidance_card(g, token), f"{summary}: open this message to read it.")
 
 
-def guidance_text(g: Guidance) -> Activity:
-    """The checklist as text to copy, search and forward, with every link written out. Plain
-    text, so that clients keep its line breaks and link nothing by guesswork."""
-    message = MessageFactory.text(plaintext.guidance(g))
+def plain_text(text: str) -> Activity:
+    """Text to copy, search and forward (the checklist as text, every link written out).
+    Plain, so that clients keep its line breaks and link nothing by guesswork."""
+    message = MessageFactory.text(text)
     message.text_format = TextFormatTypes.plain
     return message
 
@@ -105,26 +135,96 @@ def _card(card: dict[str, Any], summary: str) -> Activity:
     return message
 
 
-def answered(activity_id: str, reply: Answered) -> Activity:
+def answered(reply: Answered) -> Activity:
     """The answered question, in place of its card: the choice, and no buttons."""
-    message = _card(answered_card(reply), answered_summary(reply))
-    message.id = activity_id
-    return message
+    return _card(answered_card(reply), answered_summary(reply))
 
 
 def answered_summary(reply: Answered) -> str:
     return f"{plaintext.strip_bold(reply.title)}: {', '.join(reply.chosen)}"
 
 
-def closed(activity_id: str) -> Activity:
+def closed() -> Activity:
     """An older question card, once the same or a newer question is shown below it: no live
     buttons are left behind to answer the wrong card."""
-    message = _card(closed_card(), CLOSED)
-    message.id = activity_id
-    return message
+    return _card(closed_card(), CLOSED)
 
 
 # --- Adaptive Cards ---------------------------------------------------------------------
+
+SOMEONE = "the member of staff"
+"""Drawn in a mention when Teams did not name the reporter in this turn (an update)."""
+
+
+def offer_card(o: Offer) -> dict[str, Any]:
+    body = [_text(o.title, weight="Bolder", size="Medium")]
+    body += [_text(p) for p in o.text.split("\n\n") if p.strip()]
+    body += [_buttons([(c.label, {"tell": c.id, "token": o.token})]) for c in o.choices]
+    return _adaptive(body)
+
+
+def preview_card(p: Preview) -> dict[str, Any]:
+    inner = report_card(p.report)
+    body = [_text(p.text), {"type": "Container", "style": "emphasis", "items": inner["body"]}]
+    body.append(
+        _buttons(
+            [
+                (p.send, {"send": p.person, "token": p.token}),
+                (p.not_now, {"tell": "", "token": p.token}),
+            ]
+        )
+    )
+    card = _adaptive(body)
+    card["msteams"] = inner["msteams"]
+    return card
+
+
+def report_card(r: Report) -> dict[str, Any]:
+    """The report: who and when, the checklist with a Mark done on each item, and its
+    buttons. Withdrawn, only that is said."""
+    at = f"<at>{_name(r)}</at>"
+    mention = {
+        "entities": [
+            {"type": "mention", "text": at, "mentioned": {"id": r.reporter, "name": _name(r)}}
+        ]
+    }
+    if r.withdrawn:
+        card = _adaptive([_text(r.withdrawn.format(reporter=at))])
+        card["msteams"] = mention
+        return card
+    live = bool(r.case and r.labels)
+    body = [
+        _text(r.heading, weight="Bolder", size="Large"),
+        _text(r.text.format(reporter=at)),
+        *(_text(s, isSubtle=True, spacing="Small") for s in r.status),
+    ]
+    for task in r.tasks:
+        item = task.item
+        parts = [_text(f"{'☑' if task.done else '☐'} {item.title}", weight="Bolder")]
+        parts += [_text(line) for line in item.lines]
+        parts += [_text(_resource(x), spacing="Small") for x in item.links]
+        if task.done:
+            parts.append(_text(task.done, color="Good"))
+        elif live and r.labels:
+            parts.append(_buttons([(r.labels.done, _act(r, Act.DONE, item.id))]))
+        body.append({"type": "Container", "separator": True, "spacing": "Medium", "items": parts})
+    body.append(_text(r.guidance.footer, separator=True))
+    if live and r.labels:
+        actions = [(r.labels.walk, _act(r, Act.WALK)), (r.labels.record, _act(r, Act.RECORD))]
+        if not r.acknowledged:
+            actions.insert(0, (r.labels.acknowledge, _act(r, Act.ACKNOWLEDGE)))
+        body.append(_buttons(actions))
+    card = _adaptive(body)
+    card["msteams"] = mention
+    return card
+
+
+def _act(r: Report, action: str, item: str = "") -> dict[str, str]:
+    return {"case": r.case, "act": action, **({"item": item} if item else {})}
+
+
+def _name(r: Report) -> str:
+    return r.reporter_name or SOMEONE
 
 
 def question_card(q: Question, card_id: str = "") -> dict[str, Any]:

@@ -1,15 +1,17 @@
-"""Authenticating requests, and the Bot Framework Connector clients that replies go out by.
+"""Authenticating requests, and the Bot Framework Connector API that every message goes out by.
 
-This replaces two parts of the SDK that cost a Teams turn most of its time, and one that
+Two parts of the SDK are replaced here, because they cost a Teams turn most of its time or
 could not be made safe by configuration:
 
 - inbound, `signatures` checks the Bot Framework's JWT with keys fetched in the background
   (the SDK fetches them with `requests` on the event loop, with no timeout, and accepts the
   emulator's issuer and five minutes' expiry);
-- outbound, the SDK's own `ConnectorClient` (its operations, models and errors) is kept, but
-  its calls go over one kept aiohttp session per service URL on the event loop, with the
-  bearer token from `tokens` put on by one small policy, instead of `requests` on threads
-  (msrest's own aiohttp sender sends neither headers nor body, so `_AioHttpDriver` does).
+- outbound, `ConnectorApi` speaks the Connector's REST API (create a 1:1 conversation, send,
+  reply, update an activity) over one kept aiohttp session per service URL, on the event
+  loop, with the bot's bearer token from `tokens`. Activities are written with the SDK's own
+  models (`Activity.serialize`). The SDK's `ConnectorClient` (msrest, deprecated; sends with
+  `requests` on threads) is made only because the SDK's adapter asks for one; nothing is
+  sent through it.
 
 The settings are the SDK's own (the names ConfigurationBotFrameworkAuthentication reads),
 given as attributes of a configuration object (see `SdkConfig`):
@@ -23,8 +25,7 @@ given as attributes of a configuration object (see `SdkConfig`):
   botframework.com);
 - TO_CHANNEL_FROM_BOT_OAUTH_SCOPE: that token's audience (https://api.botframework.com);
 - VALIDATE_AUTHORITY: whether MSAL asks Microsoft if that authority is known (true; false
-  only for a stand-in. The SDK reads it but never passes it to MSAL, so its own credentials
-  cannot reach anything but Microsoft's hosts).
+  only for a stand-in).
 
 The token's issuer is fixed (TO_BOT_FROM_CHANNEL_TOKEN_ISSUER is the Bot Framework's), and
 the emulator's metadata URL is never read: its tokens are refused. Tests point the rest at
@@ -34,10 +35,11 @@ stand-ins on loopback.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from aiohttp import web
-from botbuilder.schema import Activity
+from botbuilder.schema import Activity, ConversationParameters
 from botframework.connector import Channels
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
@@ -46,19 +48,13 @@ from botframework.connector.auth import (
     BotFrameworkAuthentication,
     ClaimsIdentity,
     ConnectorFactory,
+    MicrosoftAppCredentials,
     UserTokenClient,
 )
-from msrest.authentication import Authentication as NoCredentials
-from msrest.pipeline import AsyncPipeline, SansIOHTTPPolicy
-from msrest.pipeline.aiohttp import AioHTTPSender
-from msrest.pipeline.async_abc import AsyncHTTPPolicy
-from msrest.pipeline.universal import RawDeserializer
-from msrest.universal_http.aiohttp import AioHttpClientResponse
-from msrest.universal_http.async_abc import AsyncHTTPSender
 
 from .settings import OAUTH_SCOPE, OPENID_METADATA_URL, TeamsSettings
 from .signatures import SigningKeys, Unauthorized, verify
-from .tokens import Tokens
+from .tokens import TokenRefused, Tokens
 
 CALLER_ID = "urn:botframework:azure"
 """What the SDK sets as the activity's caller id for the public cloud."""
@@ -83,8 +79,8 @@ class Authentication(BotFrameworkAuthentication):
             validate_authority=getattr(configuration, "VALIDATE_AUTHORITY", True) is not False,
         )
         self.keys = SigningKeys(self.settings.openid_metadata_url)
-        tokens = Tokens(self.settings) if self.settings.app_id else None
-        self.connectors = Connectors(tokens)
+        self.api = ConnectorApi(Tokens(self.settings) if self.settings.app_id else None)
+        self._unused = _Unused()
 
     @property
     def anonymous(self) -> bool:
@@ -98,7 +94,7 @@ class Authentication(BotFrameworkAuthentication):
 
     async def close(self, app: web.Application | None = None) -> None:
         await self.keys.stop()
-        await self.connectors.close()
+        await self.api.close()
 
     def identify(self, auth_header: str) -> ClaimsIdentity:
         """Who signed the request, from its header alone: Unauthorized, or KeysUnavailable."""
@@ -120,7 +116,7 @@ class Authentication(BotFrameworkAuthentication):
         result.claims_identity = identity
         result.audience = self.settings.oauth_scope
         result.caller_id = None if self.anonymous else CALLER_ID
-        result.connector_factory = self.connectors
+        result.connector_factory = self._unused
         return result
 
     # --- the SDK's interface ----------------------------------------------------------------
@@ -136,7 +132,7 @@ class Authentication(BotFrameworkAuthentication):
         raise PermissionError("this bot takes no streaming requests")
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
-        return self.connectors
+        return self._unused
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
         # No sign-in prompts here: the SDK would build an OAuth client for every turn.
@@ -149,77 +145,87 @@ class Authentication(BotFrameworkAuthentication):
         return self.identify(auth_header)
 
 
-class Connectors(ConnectorFactory):
-    """One Connector client, and one aiohttp session, for each service URL, kept."""
+class ConnectorError(Exception):
+    """The Connector refused a call, or could not be reached (the class and status only)."""
 
-    LIMIT = 32
-    """Teams uses a handful of service URLs; the bound only matters to a forged flood."""
+    def __init__(self, why: str, status: int = 0) -> None:
+        super().__init__(why)
+        self.status = status
+
+
+class ConnectorApi:
+    """The Bot Framework Connector's REST API: one aiohttp session per host, kept (service
+    URLs are on the hosts `TEAMS_SERVICE_URL_HOSTS` allows, so there are a handful)."""
 
     def __init__(self, tokens: Tokens | None) -> None:
         self.tokens = tokens
-        self._clients: dict[str, tuple[ConnectorClient, aiohttp.ClientSession]] = {}
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
 
-    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
-        if (kept := self._clients.get(service_url)) is None:
-            session = aiohttp.ClientSession(timeout=TIMEOUT)
-            policies: list[Any] = [RawDeserializer()]
-            if self.tokens:
-                policies.insert(0, _Bearer(self.tokens))
+    async def create_conversation(self, service_url: str, params: ConversationParameters) -> str:
+        """A 1:1 chat with the one member of `params` (Teams gives the same one each time)."""
+        made = await self._call("POST", service_url, "/v3/conversations", params.serialize())
+        return str(made["id"])
 
-            def pipeline(config: Any) -> AsyncPipeline:
-                agent: SansIOHTTPPolicy = config.user_agent_policy
-                return AsyncPipeline([agent, *policies], AioHTTPSender(_AioHttpDriver(session)))
+    async def send(
+        self, service_url: str, conversation: str, activity: Activity, reply_to: str = ""
+    ) -> str:
+        """Post an activity (as a reply to `reply_to`, where given); its new id."""
+        path = f"/v3/conversations/{quote(conversation, safe='')}/activities"
+        if reply_to:
+            path += "/" + quote(reply_to, safe="")
+        sent = await self._call("POST", service_url, path, activity.serialize())
+        return str(sent.get("id") or "")
 
-            # The credentials are never asked: the pipeline's own policy sets the token.
-            unused = NoCredentials()
-            client = ConnectorClient(unused, base_url=service_url, pipeline_type=pipeline)
-            if len(self._clients) >= self.LIMIT:
-                _, (_, old) = self._clients.popitem()
-                await old.close()
-            self._clients[service_url] = kept = (client, session)
-        return kept[0]
+    async def update(
+        self, service_url: str, conversation: str, activity_id: str, activity: Activity
+    ) -> None:
+        path = f"/v3/conversations/{quote(conversation, safe='')}/activities/" + quote(
+            activity_id, safe=""
+        )
+        await self._call("PUT", service_url, path, activity.serialize())
+
+    async def _call(self, method: str, service_url: str, path: str, body: Any) -> dict[str, Any]:
+        headers = {}
+        if self.tokens:
+            try:
+                headers["Authorization"] = f"Bearer {await self.tokens.bearer()}"
+            except TokenRefused as exc:
+                raise ConnectorError(type(exc).__name__) from None
+        url = service_url.rstrip("/") + path
+        try:
+            async with self._session(service_url).request(
+                method, url, json=body, headers=headers
+            ) as response:
+                if response.status >= 400:
+                    raise ConnectorError("refused", response.status)
+                if response.content_type != "application/json":
+                    return {}
+                found = await response.json()
+                return found if isinstance(found, dict) else {}
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ConnectorError(type(exc).__name__) from None
+
+    def _session(self, service_url: str) -> aiohttp.ClientSession:
+        host = urlsplit(service_url).netloc
+        if (session := self._sessions.get(host)) is None:
+            session = self._sessions[host] = aiohttp.ClientSession(timeout=TIMEOUT)
+        return session
 
     async def close(self) -> None:
-        for _, session in self._clients.values():
+        for session in self._sessions.values():
             await session.close()
-        self._clients.clear()
+        self._sessions.clear()
 
 
-class _Bearer(AsyncHTTPPolicy):
-    """`Authorization: Bearer <the bot's token>` on every Connector call."""
+class _Unused(ConnectorFactory):
+    """The SDK's adapter asks every turn for a Connector client to put in the turn's state;
+    this bot sends nothing through it (see `ConnectorApi`), so one inert client will do."""
 
-    def __init__(self, tokens: Tokens) -> None:
-        super().__init__()
-        self.tokens = tokens
+    def __init__(self) -> None:
+        self._client = ConnectorClient(MicrosoftAppCredentials(None, None), base_url="https://")
 
-    async def send(self, request: Any, **kwargs: Any) -> Any:
-        request.http_request.headers["Authorization"] = f"Bearer {await self.tokens.bearer()}"
-        return await self.next.send(request, **kwargs)
-
-
-class _AioHttpDriver(AsyncHTTPSender):
-    """msrest's request sent with a kept aiohttp session, its body read before returning."""
-
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
-
-    async def __aenter__(self) -> _AioHttpDriver:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def send(self, request: Any, **config: Any) -> AioHttpClientResponse:
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-        raw = await self.session.request(
-            request.method, request.url, headers=headers, data=request.data
-        )
-        response = AioHttpClientResponse(request, raw)
-        try:
-            await response.load_body()
-        finally:
-            raw.release()
-        return response
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        return self._client
 
 
 class _NoUserTokens(UserTokenClient):

@@ -15,13 +15,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from botbuilder.schema import Activity, ActivityTypes
-from msrest.exceptions import DeserializationError
 
 from adapters.addresses import is_loopback
-from conversation.messages import Choose, Input, Say, Start, UserKey
+from conversation.messages import Act, Choose, Input, Say, Start, Tell, UserKey
 
-from . import lead
-from .cards import AS_TEXT, CARD_ID, MULTI_INPUT
+from .cards import AS_TEXT, CARD_ID, MULTI_INPUT, RESEND
 from .settings import TeamsSettings
 
 COMMAND = "report-harassment"
@@ -81,7 +79,7 @@ async def read(request: web.Request) -> Activity:
     _check_strings(body)
     try:
         return Activity().deserialize(body)
-    except DeserializationError:
+    except Exception:  # the SDK's models raise msrest's DeserializationError
         raise Malformed("the body is not a Bot Framework activity") from None
 
 
@@ -208,10 +206,7 @@ def removed(activity: Activity) -> bool:
 def input_of(activity: Activity) -> Input:
     """A card submit carries our token; anything else is typed text for the engine to read."""
     value = activity.value
-    try:
-        told = lead.submitted(value)
-    except lead.SubmitError as exc:
-        raise Malformed(str(exc)) from None
+    told = submitted(value)
     if told is not None:
         return told
     if isinstance(value, dict) and "token" in value:
@@ -224,7 +219,9 @@ def input_of(activity: Activity) -> Input:
         if "option" in value:
             if not isinstance(value["option"], str):
                 raise Malformed("a card submit's option must be a string")
-            return Choose((value["option"],), token)
+            # The checklist's "Copy as text": the checklist again, as text to copy.
+            as_text = value["option"] == RESEND and value.get(AS_TEXT) == "text"
+            return Choose((value["option"],), token, as_text)
         picked = value.get(MULTI_INPUT, "")
         if not isinstance(picked, str):
             raise Malformed("a multi-select submit's options must be a string")
@@ -233,6 +230,23 @@ def input_of(activity: Activity) -> Input:
     if text.strip().lstrip("/").casefold() == COMMAND:
         return Start()
     return Say(text.strip())
+
+
+def submitted(value: Any) -> Tell | Act | None:
+    """The neutral input a submit of a report or offer card is (None: not one of them)."""
+    if not isinstance(value, dict):
+        return None
+    if "case" in value:
+        fields = (value.get("act"), value.get("case"), value.get("item", ""))
+        if not all(isinstance(f, str) for f in fields):
+            raise Malformed("a report's submit carries strings only")
+        return Act(*fields)  # type: ignore[arg-type]
+    if "tell" in value or "send" in value:
+        person, token = value.get("send", value.get("tell")), value.get("token")
+        if not isinstance(person, str) or not isinstance(token, str):
+            raise Malformed("an offer's submit carries strings only")
+        return Tell(person, token, confirmed="send" in value)
+    return None
 
 
 def is_personal(activity: Activity) -> bool:
@@ -267,9 +281,3 @@ def clicked(activity: Activity) -> Clicked:
     value = activity.value if isinstance(activity.value, dict) else {}
     reply_to = activity.reply_to_id if isinstance(activity.reply_to_id, str) else None
     return Clicked(reply_to or None, value.get(CARD_ID) or None)
-
-
-def wants_text(activity: Activity) -> bool:
-    """The checklist's "Copy as text" button: the checklist as text, instead of a card."""
-    value = activity.value
-    return isinstance(value, dict) and value.get(AS_TEXT) == "text"

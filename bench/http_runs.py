@@ -31,17 +31,18 @@ from urllib.parse import quote
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
-from adapters import slack as slack_adapter
-from adapters import teams as teams_adapter
+from adapters.slack import blocks as slack_blocks
 from adapters.teams import cards as teams_cards
+from bot.local_redis import free_port
+from bot.redis_connection import client
 from conversation import flow, telling
 from conversation.paths import Path as FlowPath
 from conversation.paths import paths
+from tests.drivers.connector import Connector
+from tests.drivers.slack_api import SlackApi
+from tests.drivers.standin import Posted, StandIn
 
-from ..local_redis import free_port
-from ..redis_connection import client
 from .results import Result
-from .standins import Connector, Posted, SlackApi, StandIn
 
 SECRET = "bench-signing-secret"
 """Signs the simulated Slack requests; shared with the bots under test, secret from no one."""
@@ -115,8 +116,8 @@ async def _run(url: str, users: int) -> list[tuple[Result, Result]]:
     try:
         with (
             Server(["bot", "serve", "--host", "127.0.0.1", "--port"], ours_env) as ours,
-            Server(["bot.bench.floor_bots", "slack"], floor_env) as slack_floor,
-            Server(["bot.bench.floor_bots", "teams"], floor_env) as teams_floor,
+            Server(["bench.floor_bots", "slack"], floor_env) as slack_floor,
+            Server(["bench.floor_bots", "teams"], floor_env) as teams_floor,
         ):
             await asyncio.gather(
                 ours.ready(session, "/readyz"),
@@ -549,13 +550,13 @@ def _slack_choice(blocks: list[dict], ids: tuple[str, ...]) -> tuple[dict, dict]
     elements = block["elements"]
     stamp = {"block_id": block_id, "action_ts": f"{time.time():.6f}"}
     if any(e["type"] == "checkboxes" for e in elements):
-        submit = next(e for e in elements if e["action_id"] == slack_adapter.SUBMIT)
+        submit = next(e for e in elements if e["action_id"] == slack_blocks.SUBMIT)
         ticked = [{"value": i, "text": {"type": "plain_text", "text": i}} for i in ids]
-        state = {block_id: {slack_adapter.PICK: {"type": "checkboxes", "selected_options": ticked}}}
+        state = {block_id: {slack_blocks.PICK: {"type": "checkboxes", "selected_options": ticked}}}
         return {**submit, **stamp}, state
     if not ids:
         return {**elements[0], **stamp}, {}
-    button = next(e for e in elements if e["action_id"] == slack_adapter.ANSWER + ids[0])
+    button = next(e for e in elements if e["action_id"] == slack_blocks.ANSWER + ids[0])
     return {**button, **stamp}, {}
 
 
@@ -594,5 +595,5 @@ def _teams_choice(card: dict[str, Any] | None, ids: tuple[str, ...]) -> dict[str
     assert card
     actions = _actions(card)
     if any(b["type"] == "Input.ChoiceSet" for b in card["body"]):
-        return {**actions[0]["data"], teams_adapter.MULTI_INPUT: ",".join(ids)}
+        return {**actions[0]["data"], teams_cards.MULTI_INPUT: ",".join(ids)}
     return next(a["data"] for a in actions if a["data"].get("option") == ids[0])

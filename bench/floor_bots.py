@@ -1,7 +1,7 @@
 """The smallest bots on the same frameworks: the floors the HTTP benchmark compares with.
 
 Each does the least a bot on its framework can do for a click, set up like ours where that
-is fair; the bench runs each as its own process (`python -m bot.bench.floor_bots slack|teams
+is fair; the bench runs each as its own process (`python -m bench.floor_bots slack|teams
 PORT`), never in production.
 
 - Slack: a Bolt `AsyncApp` on aiohttp that checks the signature (Bolt's own check), acks
@@ -11,11 +11,10 @@ PORT`), never in production.
   the token checked once (auth.test). It does not read or store anything, update the
   clicked message, render Block Kit from models, or log a line per request or turn.
 - Teams: a botbuilder `ActivityHandler` on the same `CloudAdapter` and authentication
-  (unauthenticated, no app id) that answers every message with one text activity. It gets
-  the framework fixes ours has (adapters/teams/connector.py: msrest's retry-policy set, Connector
-  clients kept between turns, enough threads for msrest's requests), so the framework
-  costs the same on both sides. It does not check delivery ids, read or store progress,
-  replace the clicked card, or build cards.
+  (unauthenticated, no app id) that answers every message with one text activity, sent as
+  ours are (`adapters.teams.connector.ConnectorApi`: the Connector's REST API over one kept
+  aiohttp session), so the framework costs the same on both sides. It does not check
+  delivery ids, read or store progress, replace the clicked card, or build cards.
 """
 
 from __future__ import annotations
@@ -74,17 +73,22 @@ def slack_app(api_url: str, signing_secret: str) -> web.Application:
 
 
 def teams_app() -> web.Application:
-    from botbuilder.core import ActivityHandler, TurnContext
+    from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
     from botbuilder.integration.aiohttp import CloudAdapter
 
-    from adapters.teams import Authentication
+    from adapters.teams.connector import Authentication
+
+    config = SimpleNamespace(APP_ID="", APP_PASSWORD="", APP_TYPE="MultiTenant", APP_TENANTID="")
+    authentication = Authentication(config)
 
     class Echo(ActivityHandler):
         async def on_message_activity(self, turn_context: TurnContext) -> None:
-            await turn_context.send_activity("ok")
+            came = turn_context.activity
+            reply = MessageFactory.text("ok")
+            reply.from_property, reply.conversation = came.recipient, came.conversation
+            await authentication.api.send(came.service_url, came.conversation.id, reply, came.id)
 
-    config = SimpleNamespace(APP_ID="", APP_PASSWORD="", APP_TYPE="MultiTenant", APP_TENANTID="")
-    adapter = CloudAdapter(Authentication(config))
+    adapter = CloudAdapter(authentication)
     bot = Echo()
 
     async def messages(request: web.Request) -> web.Response:

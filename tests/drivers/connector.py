@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import StandIn
+from .standin import StandIn
 
 
 @dataclass(frozen=True)

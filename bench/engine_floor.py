@@ -12,14 +12,15 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
+from bot.redis_connection import client
 from conversation import flow
 from conversation.engine import Engine
 from conversation.messages import Choose, Question, Start, UserKey
 from conversation.paths import Path as FlowPath
 from conversation.paths import paths
-from conversation.store import Store
+from conversation.storage import Db, Keys, Store
+from conversation.views import Views
 
-from ..redis_connection import client
 from .results import Result
 
 
@@ -60,8 +61,8 @@ async def engine_turns(
     walks: list[FlowPath] = [rng.choice(every) for _ in range(users * rounds)]
     prefix = f"bench:{os.getpid()}"
     redis = client(url)  # the bot's own client settings, for the turns and the floor alike
-    store = Store(redis, ttl_seconds=86_400, prefix=prefix)
-    engine = Engine(flow.load(), store, ttl_days=1)
+    store = Store(Db(redis, Keys(prefix)), ttl_seconds=86_400)
+    engine = Engine(Views(flow.load(), ttl_days=1), store)
     round_trips = _count_round_trips(redis)
     keys = [UserKey("bench", "school", str(c)) for c in range(len(walks))]
     # Warm-up, not timed: every conversation is opened, so this worker has seen each user.

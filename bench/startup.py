@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.request
 
-from .. import local_redis
+from bot import local_redis
 
 
 def startup_seconds(url: str) -> float:

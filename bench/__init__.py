@@ -1,4 +1,4 @@
-"""`python -m bot bench`: what a turn costs, measured against floors in the same run.
+"""`python -m bench`: what a turn costs, measured against floors in the same run.
 
 Machines here are shared and noisy, so every figure that matters is a ratio of two
 measurements taken side by side: the engine against bare Redis GET+SET, each HTTP
@@ -10,10 +10,10 @@ adapter against the smallest bot on the same framework. Nothing here fails on ti
 | `http_runs` | a real `serve` process against the floor bots, driven by the same users |
 | `floor_bots` | the smallest Bolt and botbuilder bots, run as processes of their own |
 | `startup` | process start to `/readyz` answering 200 |
-| `standins/` | the Slack Web API and Bot Framework Connector stood in for (tests use them too) |
 | `results` | figures, ratios, and the printed table |
 
-None of it is imported by the runtime: `serve` and `chat` never load this package.
+It runs from a checkout (`python -m bench`), beside the tests whose stand-ins it shares
+(`tests/drivers/`); none of it is in the wheel, and the runtime never imports it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import json
 import sys
 from pathlib import Path
 
-from .. import local_redis
+from bot import local_redis
+
 from . import engine_floor, http_runs
 from .results import print_table, ratio
 from .startup import startup_seconds

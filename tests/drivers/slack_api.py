@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from .base import StandIn
+from .standin import StandIn
 
 TOKEN = "xoxb-test-token"
 BOT_USER = "U0BOT"

@@ -1,0 +1,90 @@
+"""Where a Slack turn's messages go: the user's DM with the bot, another person's DM, or a
+message drawn again. Every Web API call about a case is here.
+
+A message's reference is `channel\\nts`. Nothing about a case is ever posted where others
+can see it: only into a DM (a channel id starting with D) that `conversations.open` gives
+for a person's own user id, with the workspace's token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from conversation.messages import Answered, Closed, Reply, UserKey
+from conversation.runner import Undeliverable
+
+from .blocks import render
+
+log = logging.getLogger("adapters.slack")
+
+API_ERRORS = (SlackApiError, SlackClientError, aiohttp.ClientError, asyncio.TimeoutError)
+
+
+class SlackOutbox:
+    def __init__(
+        self, client: AsyncWebClient, user: UserKey, dm: str, clicked: str | None = None
+    ) -> None:
+        """`dm`: the user's DM with the bot; `clicked`: the message a click came from, when
+        it is in that DM (a click on a copy elsewhere changes nothing there)."""
+        self.client = client
+        self.user = user
+        self.dm = dm
+        self.clicked = clicked
+
+    def here(self, where: str) -> bool:
+        return where.partition("\n")[0] == self.dm
+
+    def origin(self, newest: str | None) -> str | None:
+        return self.clicked or newest
+
+    async def reply(self, replies: Sequence[Reply]) -> list[str | None]:
+        refs: list[str | None] = []
+        for reply in replies:
+            try:
+                refs.append(await self._post(self.dm, reply))
+            except API_ERRORS as exc:
+                raise Undeliverable(type(exc).__name__) from None
+        return refs
+
+    async def send(self, to: UserKey, reply: Reply) -> str | None:
+        try:
+            if to == self.user:
+                channel = self.dm
+            else:
+                opened = await self.client.conversations_open(users=to.user)
+                channel = opened["channel"]["id"]
+            if not channel.startswith("D"):  # only ever a person's own DM
+                return None
+            return await self._post(channel, reply)
+        except API_ERRORS as exc:
+            log.warning("slack delivery failed", extra={"error": type(exc).__name__})
+            return None
+
+    async def update(self, where: str, shown: Reply | Answered | Closed) -> bool:
+        channel, _, ts = where.partition("\n")
+        text, blocks = render(shown)
+        try:
+            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except API_ERRORS as exc:
+            log.warning("slack update failed", extra={"error": type(exc).__name__})
+            return False
+        return True
+
+    async def _post(self, channel: str, reply: Reply) -> str:
+        text, blocks = render(reply)
+        response = await self.client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+        )
+        return f"{channel}\n{response['ts']}"
+
+
+async def dm_of(client: AsyncWebClient, user_id: str) -> str:
+    """The user's DM with the bot (opened if need be)."""
+    response = await client.conversations_open(users=user_id)
+    return response["channel"]["id"]

@@ -1,0 +1,286 @@
+"""The turn runner: every input, from every surface and every timer, takes this one path.
+
+input -> the conversation or a report (routed here, once) -> the turn's messages through the
+platform's `Outbox` -> messages for other people, and what their outcome leads to.
+
+What is common to every platform lives here: the polite notice when storage is down, one
+live question at a time (the question answered shows its answer, one asked again closes the
+older message), remembering where the newest question is, recording the copies of a report
+in someone's chat, and the deliveries loop. Each `Outbox` does only what is its platform's
+own: drawing replies and calling its API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from .engine import Busy, Engine, Said
+from .flow import Flow
+from .flow import load as load_flow
+from .messages import (
+    Act,
+    Answered,
+    Closed,
+    Deliver,
+    Input,
+    Outcome,
+    Plain,
+    Question,
+    Reply,
+    Say,
+    Start,
+    Tell,
+    Turn,
+    UserKey,
+)
+from .school import NO_SCHOOLS, Schools
+from .storage import Cases, Db, Keys, Store, StoreUnavailable
+from .storage.keys import PREFIX
+from .telling import Telling, Walk
+from .views import Views
+
+log = logging.getLogger("conversation.runner")
+
+
+class Undeliverable(Exception):
+    """The platform refused a message in the chat the input came from."""
+
+
+class Outbox(Protocol):
+    """Where one input's messages go: a platform's own drawing and API calls.
+
+    `where` values are the platform's references to messages it posted (opaque here)."""
+
+    def here(self, where: str) -> bool:
+        """Whether a message is in the chat this input came from."""
+        ...
+
+    def origin(self, newest: str | None) -> str | None:
+        """The message this input came from, to show its answer in place of: the clicked
+        message (None where the platform cannot tell which), or, for typed text, `newest`."""
+        ...
+
+    async def reply(self, replies: Sequence[Reply]) -> list[str | None]:
+        """Post replies, in order, in the chat this input came from; where each went (None
+        for messages that cannot be referred to). Raises `Undeliverable`."""
+        ...
+
+    async def send(self, to: UserKey, reply: Reply) -> str | None:
+        """A message in `to`'s own private chat (never a channel); None if it cannot be."""
+        ...
+
+    async def update(self, where: str, shown: Reply | Answered | Closed) -> bool:
+        """Draw `shown` over a message posted earlier; False if the platform refused."""
+        ...
+
+
+class Runner:
+    def __init__(
+        self,
+        engine: Engine,
+        telling: Telling | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.engine = engine
+        self.telling = telling
+        self.store = engine.store
+        self.views = engine.views
+        self._sleep = sleep
+        self._later: set[asyncio.Task] = set()
+
+    async def run(
+        self,
+        user: UserKey,
+        inp: Input,
+        outbox: Outbox,
+        delivery: str | None = None,
+        name: str = "",
+    ) -> Turn | None:
+        """One input: decided, shown, and delivered. None when storage could not take it
+        (the user is told so, and nothing changed). `name` is the user's display name where
+        the platform gave one (never stored)."""
+        try:
+            turn, routed = await self.decide(user, inp, delivery, name)
+        except (StoreUnavailable, Busy) as exc:
+            log.warning("turn unavailable", extra={"error": type(exc).__name__})
+            await outbox.reply([self.views.for_user(user).notice("unavailable")])
+            return None
+        if turn.outcome is not Outcome.DUPLICATE:
+            await self.show(user, turn, outbox, conversation=not routed)
+            await self.deliver(user, turn.deliveries, outbox)
+        return turn
+
+    # --- routing: the conversation, or a report ---------------------------------------------
+
+    async def decide(
+        self, user: UserKey, inp: Input, delivery: str | None, name: str
+    ) -> tuple[Turn, bool]:
+        """The turn, and whether it was telling's (a report's) rather than the conversation's."""
+        telling = self.telling
+        if telling and isinstance(inp, Say) and telling.may_answer_preview(inp.text):
+            inp = await telling.typed(user, inp.text) or inp
+        if isinstance(inp, Tell | Act):
+            started = time.perf_counter()
+            if telling is None:  # no reports here: the button says where the user is
+                inp = Start()
+            else:
+                turn = await self._report(user, inp, name)
+                self.engine.log(user, turn, started)
+                return turn, True
+        turn = await self.engine.handle(user, inp, delivery)  # type: ignore[arg-type]
+        if telling and turn.outcome is not Outcome.DUPLICATE:
+            turn = await self._after(user, turn, telling)
+        return turn, False
+
+    async def _report(self, user: UserKey, inp: Tell | Act, name: str) -> Turn:
+        assert self.telling is not None
+        if isinstance(inp, Tell):
+            return await self.telling.tell(user, inp, name)
+        acted = await self.telling.act(user, inp)
+        if not isinstance(acted, Walk):
+            return acted
+        walk = await self.engine.begin_with(user, acted.answers, acted.origin)
+        return replace(walk, replies=(acted.notice, *walk.replies))
+
+    async def _after(self, user: UserKey, turn: Turn, telling: Telling) -> Turn:
+        """What reports add to a conversation's turn: the offer beside the checklist,
+        `status`, and the report withdrawn with `delete my data`."""
+        if turn.outcome in (Outcome.FINISHED, Outcome.RESENT):
+            if any(isinstance(r, Plain) for r in turn.replies):
+                return turn  # the checklist copied as text: nothing else
+            progress = await self.store.load(user)
+            if progress is not None and (offer := await telling.offer(user, progress)):
+                *before, last = turn.replies
+                return replace(turn, replies=(*before, offer, last))
+        elif turn.outcome is Outcome.STATUS:
+            shown, about = await telling.status(user)
+            progress = await self.store.load(user)
+            if progress is None:
+                return replace(turn, replies=shown, about=about)
+            question = self.views.for_user(user).question(progress)
+            return replace(turn, replies=(*shown, question), about=about, closes=progress.version)
+        elif turn.outcome is Outcome.DELETED:
+            withdrawn = await telling.withdraw(user)
+            if withdrawn is not None:
+                return replace(
+                    turn,
+                    replies=(*turn.replies, *withdrawn.replies),
+                    deliveries=withdrawn.deliveries,
+                )
+        return turn
+
+    # --- showing: one live question ---------------------------------------------------------
+
+    async def show(
+        self, user: UserKey, turn: Turn, outbox: Outbox, conversation: bool = False
+    ) -> None:
+        """The turn's replies in the user's chat, the question answered or left updated in
+        place, and where the newest question now is. `conversation`: the turn is the
+        conversation's, so a typed answer answers the newest question message."""
+        shown = turn.shown
+        if shown is None and turn.closes is not None:
+            shown = await self.store.recall_message(user)
+        newest = shown.where if shown and outbox.here(shown.where) else None
+        change: tuple[str, Answered | Closed] | None = None
+        if turn.answered:
+            where = outbox.origin(newest if conversation else None)
+            change = (where, turn.answered) if where else None
+        elif turn.closes is not None and newest and shown and shown.version == turn.closes:
+            change = (newest, Closed())
+        posting = outbox.reply(turn.replies) if turn.replies else _nothing()
+        if change:
+            _, refs = await asyncio.gather(self._update(outbox, *change), posting)
+        else:
+            refs = await posting
+        questions = [
+            (r, where)
+            for r, where in zip(turn.replies, refs, strict=True)
+            if where and isinstance(r, Question)
+        ]
+        if questions:
+            await self.store.remember_message(user, *questions[-1])
+        if turn.about and self.telling:
+            copies = [
+                where
+                for r, where in zip(turn.replies, refs, strict=True)
+                if where and (conversation or not isinstance(r, Question))
+            ]
+            if copies:
+                await self.telling.cases.copied(user, copies, turn.about)
+
+    @staticmethod
+    async def _update(outbox: Outbox, where: str, shown: Answered | Closed) -> None:
+        """Only cosmetic, so a refusal (the message was deleted, say) stops nothing."""
+        await outbox.update(where, shown)
+
+    # --- messages for other people -------------------------------------------------------
+
+    async def deliver(self, user: UserKey, deliveries: Sequence[Deliver], outbox: Outbox) -> None:
+        """Each message for someone else (or for this user outside this chat), then what its
+        outcome leads to, said in this user's chat. A retry waits, outside the turn."""
+        for d in deliveries:
+            if d.after > 0:
+                self._retry(user, d, outbox)
+                continue
+            if d.update:
+                where = d.update if await outbox.update(d.update, d.reply) else None
+            else:
+                where = await outbox.send(d.to, d.reply)
+            if d.then is None:
+                continue
+            after = await d.then(where)
+            await self.show(user, after, outbox)
+            await self.deliver(user, after.deliveries, outbox)
+
+    def _retry(self, user: UserKey, d: Deliver, outbox: Outbox) -> None:
+        async def later() -> None:
+            await self._sleep(d.after)
+            try:
+                await self.deliver(user, (replace(d, after=0.0),), outbox)
+            except Exception as exc:  # a retry outlives its turn: nobody else would log it
+                log.error("retry failed", extra={"error": type(exc).__name__})
+
+        task = asyncio.create_task(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def idle(self, timeout: float = 10) -> None:
+        """Wait (up to `timeout` seconds) for retries still waiting, on shutdown."""
+        if self._later:
+            await asyncio.wait(set(self._later), timeout=timeout)
+
+
+def build(
+    redis: Redis,
+    *,
+    ttl_days: int = 30,
+    case_ttl_days: int = 90,
+    schools: Schools = NO_SCHOOLS,
+    prefix: str = PREFIX,
+    clock: Callable[[], float] = time.time,
+    log_salt: bytes | None = None,
+    replica_wait_ms: int = 0,
+    telling: bool = True,
+    flow: Flow | None = None,
+) -> Runner:
+    """The whole conversation on one Redis client: views, stores, engine, telling, runner."""
+    db = Db(redis, Keys(prefix), clock)
+    views = Views(flow or load_flow(), schools, ttl_days)
+    store = Store(db, ttl_seconds=ttl_days * 86_400, replica_wait_ms=replica_wait_ms)
+    engine = Engine(views, store, log_salt=log_salt)
+    told = Telling(Cases(db, case_ttl_days * 86_400), store, views) if telling else None
+    return Runner(engine, told)
+
+
+async def _nothing() -> list[str | None]:
+    return []
+
+
+__all__ = ["Outbox", "Runner", "Said", "Undeliverable", "build"]

@@ -1,0 +1,37 @@
+"""Storage: everything the bot keeps in Redis, behind one package.
+
+| module | what it keeps |
+| --- | --- |
+| `keys` | every key name, in one place |
+| `db` | the shared client and clock, and the one way a call can fail (`StoreUnavailable`) |
+| `store` | each user's progress, committed by compare-and-set, and their newest question |
+| `cases` | reports told to the person who leads, and the copies of them in that person's chat |
+
+Each Lua script answers with a named status (`Created`, `Changed`, ...), never a bare number.
+"""
+
+from .cases import Case, Cases, Change, Changed, Created, parse_reference, reference
+from .db import DOWN, Db, StoreUnavailable, writable
+from .keys import BadId, Keys
+from .store import DELETED, UNCHANGED, Committed, Duplicate, Store
+
+__all__ = [
+    "DELETED",
+    "DOWN",
+    "UNCHANGED",
+    "BadId",
+    "Case",
+    "Cases",
+    "Change",
+    "Changed",
+    "Committed",
+    "Created",
+    "Db",
+    "Duplicate",
+    "Keys",
+    "Store",
+    "StoreUnavailable",
+    "parse_reference",
+    "reference",
+    "writable",
+]

@@ -1,0 +1,321 @@
+"""A report told to the person who leads: one Redis hash under the reporter's hash tag.
+
+It holds ids and times only, never a name or anything typed: the school's id, the person
+told (their user key), which of the school's people that is (`leads.0`), the chosen option
+ids the checklist was built from, when it was sent and acknowledged, when each checklist
+item was marked done, and where the message to the person told is (to update it). Every
+change is one Lua script on that one key (and its neighbours under the same hash tag, so
+one Cluster slot): an acknowledgement racing a withdrawal, or two "mark done" clicks on two
+workers, each apply once or not at all, and `v` counts the changes.
+
+The person told has keys of their own (under *their* hash tag, another slot), each written
+in a step of its own: a pointer back (`:leads`, only to list their reports for `status`;
+every button on the report names the reporter, so losing it loses nothing else), and the
+messages in their chat that show the report (`:copies`: the walk-through, the record), so
+that withdrawing the report can remove every one of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ..messages import UserKey
+from ..progress import Progress
+from .db import DOWN, Db, text
+
+# KEYS: the reporter's progress, their case, their pending preview, their recent sends.
+# ARGV: the progress version and start the Send was pressed on, ttl, now, most sends a
+# day, then the case's fields and values (`id` first, so ARGV[7] is the new case's id).
+_CREATE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'exists', redis.call('HGETALL', KEYS[2])} end
+local cur = redis.call('GET', KEYS[1])
+if not cur then return {'stale'} end
+local v, started = string.match(cur, '^(%d+)|(%d+)|')
+if v ~= ARGV[1] or started ~= ARGV[2] then return {'stale'} end
+local now = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 86400)
+if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[5]) then return {'limited'} end
+redis.call('ZADD', KEYS[4], now, ARGV[7])
+redis.call('EXPIRE', KEYS[4], 86400)
+redis.call('HSET', KEYS[2], 'v', 1, unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('DEL', KEYS[3])
+return {'created', redis.call('HGETALL', KEYS[2])}
+"""
+
+# KEYS[1] a case. ARGV: its id, the person told's key (or '' for the reporter), ttl, the
+# field that must still be unset for the change to apply (or '' for none), then fields and
+# values.
+_CHANGE = """
+local id = redis.call('HGET', KEYS[1], 'id')
+if not id or id ~= ARGV[1] then return {'gone'} end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'lead') ~= ARGV[2] then return {'not_theirs'} end
+if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[4]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  return {'already', redis.call('HGETALL', KEYS[1])}
+end
+if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {'applied', redis.call('HGETALL', KEYS[1])}
+"""
+
+# KEYS: a case, the pending preview. ARGV: the case id ('' for any), and '1' to remove it
+# only while not yet sent (a delivery that failed). Returns the case removed, or {}.
+_REMOVE = """
+local all = redis.call('HGETALL', KEYS[1])
+if #all == 0 then redis.call('DEL', KEYS[2]) return {} end
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return {} end
+if ARGV[2] == '1' and redis.call('HEXISTS', KEYS[1], 'sent') == 1 then return {} end
+redis.call('DEL', KEYS[1], KEYS[2])
+return all
+"""
+
+# KEYS: a person's copies, their progress, their question pointer. ARGV: a report's
+# reference. Every message showing that report (a copy's value lists the reports it shows,
+# space-separated) is forgotten and returned; their conversation too, if it is a
+# walk-through begun from that report.
+_FORGET_COPIES = """
+local flat = redis.call('HGETALL', KEYS[1])
+local refs = {}
+for i = 1, #flat, 2 do
+  if string.find(' ' .. flat[i + 1] .. ' ', ' ' .. ARGV[1] .. ' ', 1, true) then
+    table.insert(refs, flat[i])
+    redis.call('HDEL', KEYS[1], flat[i])
+  end
+end
+local cur = redis.call('GET', KEYS[2])
+if cur and string.sub(cur, -(#ARGV[1] + 1)) == '|' .. ARGV[1] then
+  redis.call('DEL', KEYS[2], KEYS[3])
+end
+return refs
+"""
+
+DONE = "d:"
+"""Prefix of the fields holding when each checklist item was marked done."""
+
+SENDS_A_DAY = 3
+"""Reports one member of staff can send in 24 hours: enough to send, withdraw and send
+again twice, and no flood of any lead's chat (the window is the store's clock's)."""
+
+
+class Created(StrEnum):
+    CREATED = "created"
+    EXISTS = "exists"
+    """A report was sent already (a doubled Send): the first one sends."""
+    STALE = "stale"
+    """The conversation the offer belonged to has moved on."""
+    LIMITED = "limited"
+    """Too many reports sent in the last day."""
+
+
+class Changed(StrEnum):
+    APPLIED = "applied"
+    ALREADY = "already"
+    """The field was set already: nothing changed."""
+    GONE = "gone"
+    """No such report: withdrawn, expired, or another id."""
+    NOT_THEIRS = "not_theirs"
+    """The report was sent to someone else."""
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One report, as stored."""
+
+    id: str
+    version: int
+    school: str
+    lead: UserKey
+    person: str
+    """Which of the school's people was told: `leads.N` or `governors.N`."""
+    answers: str
+    """The chosen option ids, as `Progress` stores them."""
+    created: int
+    sent: int = 0
+    acknowledged: int = 0
+    done: Mapping[str, int] = field(default_factory=dict)
+    message: str = ""
+    """Where the message to the person told is: the adapter's reference."""
+
+    @property
+    def answer_pairs(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return Progress.decode(f"0|0|0|x|{self.answers}").answers
+
+    @classmethod
+    def decode(cls, flat: list) -> Case:
+        raw = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
+        platform, workspace, user = raw["lead"].split(":", 2)
+        return cls(
+            id=raw["id"],
+            version=int(raw["v"]),
+            school=raw.get("school", ""),
+            lead=UserKey(platform, workspace, user),
+            person=raw["who"],
+            answers=raw["answers"],
+            created=int(raw["at"]),
+            sent=int(raw.get("sent", 0)),
+            acknowledged=int(raw.get("ack", 0)),
+            done={k[len(DONE) :]: int(v) for k, v in raw.items() if k.startswith(DONE)},
+            message=raw.get("msg", ""),
+        )
+
+
+def user_id(user: UserKey) -> str:
+    """A user key as one string (`platform:workspace:user`), as a case names the lead."""
+    return f"{user.platform}:{user.workspace}:{user.user}"
+
+
+def reference(case: Case, reporter: UserKey) -> str:
+    """The report's reference, on every button of it: its id and the reporter's user id."""
+    return f"{case.id}.{reporter.user}"
+
+
+def parse_reference(ref: str, person: UserKey) -> tuple[str, UserKey] | None:
+    """The case id and reporter a reference names (in `person`'s workspace), or None."""
+    case_id, _, reporter = ref.partition(".")
+    if not case_id or not reporter:
+        return None
+    return case_id, UserKey(person.platform, person.workspace, reporter)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a change found: what happened, and the case as it now is (None: gone)."""
+
+    status: Changed
+    case: Case | None
+
+
+class Cases:
+    def __init__(self, db: Db, ttl_seconds: int) -> None:
+        self.db = db
+        self.redis = db.redis
+        self.keys = db.keys
+        self.ttl = ttl_seconds
+        self._create = db.script(_CREATE)
+        self._change = db.script(_CHANGE)
+        self._remove = db.script(_REMOVE)
+        self._forget_copies = db.script(_FORGET_COPIES)
+
+    def now(self) -> int:
+        return self.db.now()
+
+    async def get(self, reporter: UserKey) -> Case | None:
+        flat = await self.db.call(self.redis.hgetall(self.keys.case(reporter)))
+        if not flat:
+            return None
+        return Case.decode([x for kv in flat.items() for x in kv])
+
+    async def create(
+        self,
+        reporter: UserKey,
+        progress: Progress,
+        school: str,
+        lead: UserKey,
+        person: str,
+    ) -> tuple[Created, Case | None]:
+        """The Send, applied once: the new case, the one already there, or nothing (the
+        offer is stale, or too many were sent today)."""
+        now = self.now()
+        case_id = secrets.token_hex(4)
+        fields = {
+            "id": case_id,
+            "school": school,
+            "lead": user_id(lead),
+            "who": person,
+            "answers": progress.encode().split("|")[4],
+            "at": now,
+        }
+        keys = [
+            self.keys.user(reporter),
+            self.keys.case(reporter),
+            self.keys.pending(reporter),
+            self.keys.sends(reporter),
+        ]
+        args = [progress.version, progress.started, self.ttl, now, SENDS_A_DAY]
+        args += [x for kv in fields.items() for x in kv]
+        result = await self.db.call(self._create.run(keys, args))
+        status = Created(text(result[0]))
+        return status, Case.decode(result[1]) if len(result) > 1 else None
+
+    async def change(
+        self,
+        reporter: UserKey,
+        case_id: str,
+        values: Mapping[str, str | int],
+        once: str = "",
+        by: UserKey | None = None,
+    ) -> Change:
+        """Set `values` on the case, in one step; with `once`, only while that field is unset;
+        with `by`, only if `by` is the person told."""
+        args: list[str | int] = [case_id, user_id(by) if by else "", self.ttl, once]
+        args += [x for kv in values.items() for x in kv]
+        result = await self.db.call(self._change.run([self.keys.case(reporter)], args))
+        status = Changed(text(result[0]))
+        return Change(status, Case.decode(result[1]) if len(result) > 1 else None)
+
+    async def remove(
+        self, reporter: UserKey, case_id: str = "", unsent_only: bool = False
+    ) -> Case | None:
+        """Delete the case (and any pending preview); returns what was deleted."""
+        keys = [self.keys.case(reporter), self.keys.pending(reporter)]
+        args = [case_id, "1" if unsent_only else ""]
+        flat = await self.db.call(self._remove.run(keys, args))
+        return Case.decode(flat) if flat else None
+
+    # --- the preview waiting for a typed "yes" -------------------------------------------
+
+    async def pend(self, reporter: UserKey, token: str, person: str) -> None:
+        key = self.keys.pending(reporter)
+        await self.db.call(self.redis.set(key, f"{token}|{person}", ex=3600))
+
+    async def pending(self, reporter: UserKey) -> tuple[str, str] | None:
+        raw = await self.db.call(self.redis.get(self.keys.pending(reporter)))
+        if not raw:
+            return None
+        token, _, person = text(raw).partition("|")
+        return token, person
+
+    async def forget_pending(self, reporter: UserKey) -> None:
+        await self.db.call(self.redis.delete(self.keys.pending(reporter)))
+
+    # --- the person told's keys: another slot, each in a step of its own -------------------
+
+    async def point(self, lead: UserKey, reporter: UserKey, case_id: str) -> None:
+        """Best effort: it only lists the lead's reports for `status`."""
+        with contextlib.suppress(*DOWN):
+            key = self.keys.leads(lead)
+            await self.redis.hset(key, reporter.user, case_id)
+            await self.redis.expire(key, self.ttl)
+
+    async def unpoint(self, lead: UserKey, reporter: UserKey) -> None:
+        with contextlib.suppress(*DOWN):
+            await self.redis.hdel(self.keys.leads(lead), reporter.user)
+
+    async def pointed(self, lead: UserKey) -> list[UserKey]:
+        """The reporters whose reports `lead` was told of (as far as the pointers know)."""
+        try:
+            raw = await self.redis.hkeys(self.keys.leads(lead))
+        except DOWN:
+            return []
+        return [UserKey(lead.platform, lead.workspace, text(u)) for u in raw]
+
+    async def copied(self, person: UserKey, refs: list[str], reports: tuple[str, ...]) -> None:
+        """Messages now in `person`'s chat that show these reports."""
+        key = self.keys.copies(person)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, mapping=dict.fromkeys(refs, " ".join(reports)))
+        pipe.expire(key, self.ttl)
+        await self.db.call(pipe.execute())
+
+    async def forget_copies(self, person: UserKey, report: str) -> list[str]:
+        """Every message of `person`'s that shows `report`, forgotten and returned, and their
+        walk-through of it deleted."""
+        keys = [self.keys.copies(person), self.keys.user(person), self.keys.message(person)]
+        refs = await self.db.call(self._forget_copies.run(keys, [report]))
+        return [text(r) for r in refs]

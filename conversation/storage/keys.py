@@ -1,0 +1,94 @@
+"""Every Redis key the bot writes, named here and nowhere else.
+
+A user's keys share one hash tag, `{platform:workspace:user}`, so that they sit in one Cluster
+slot: one script can check a retry, commit a turn, or delete everything the user has. The
+parts of a tag are platform ids, checked by each adapter; a part that could end the tag or
+run into the next one (`{`, `}`, `:`) is refused here too, so that one user's keys can never
+be named into another's slot or matched by another workspace's pattern.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..messages import UserKey
+
+PREFIX = "hb"
+"""What every key of this bot starts with (tests give each test a prefix of its own)."""
+
+_FORBIDDEN = re.compile(r"[{}:\s*?\[\]\\]")
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+class BadId(ValueError):
+    """A platform id that cannot be part of a key name."""
+
+
+def check_part(part: str) -> str:
+    """A user key's part, if it can be named in a key; BadId if not."""
+    if not part or _FORBIDDEN.search(part) or not part.isprintable():
+        raise BadId("an id with characters that cannot be part of a key")
+    return part
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = PREFIX
+
+    # --- one user's keys: one hash tag, one slot ---------------------------------------
+
+    def user(self, user: UserKey) -> str:
+        """The user's progress; every other key of theirs starts with it."""
+        parts = (user.platform, check_part(user.workspace), check_part(user.user))
+        return f"{self.prefix}:{{{':'.join(parts)}}}"
+
+    def message(self, user: UserKey) -> str:
+        """Where their newest question message is (an adapter's reference) and its version."""
+        return self.user(user) + ":msg"
+
+    def seen(self, user: UserKey) -> str:
+        """The platform deliveries they sent lately (a sorted set: id -> time applied)."""
+        return self.user(user) + ":seen"
+
+    def case(self, reporter: UserKey) -> str:
+        """The report they told the person who leads (a hash of ids and times)."""
+        return self.user(reporter) + ":case"
+
+    def pending(self, reporter: UserKey) -> str:
+        """The preview waiting for a typed "yes"."""
+        return self.user(reporter) + ":tell"
+
+    def sends(self, reporter: UserKey) -> str:
+        """When they sent reports lately (a sorted set of times), for the daily limit."""
+        return self.user(reporter) + ":sends"
+
+    def leads(self, lead: UserKey) -> str:
+        """The reports a person was told of (reporter -> case id), for `status`."""
+        return self.user(lead) + ":leads"
+
+    def copies(self, person: UserKey) -> str:
+        """Messages in a person's chat that show a report (message reference -> report
+        reference): the walk-through and the record, removed when the report is withdrawn."""
+        return self.user(person) + ":copies"
+
+    def users_of(self, platform: str, workspace: str) -> str:
+        """A SCAN pattern matching every key of every user of one workspace, and no other
+        workspace's (the `:` after the workspace id ends it)."""
+        return f"{_glob(self.prefix)}:{{{platform}:{_glob(workspace)}:*"
+
+    # --- the deployment's keys -------------------------------------------------------
+
+    def slack_installation(self, installed_id: str) -> str:
+        return f"{self.prefix}:slack-install:{installed_id}"
+
+    def slack_installations(self) -> str:
+        """The set of installed workspace ids (not secret), to list them without KEYS."""
+        return f"{self.prefix}:slack-installs"
+
+    def slack_state(self, state: str) -> str:
+        return f"{self.prefix}:slack-oauth-state:{state}"
+
+
+def _glob(text: str) -> str:
+    return _GLOB.sub(r"\\\1", text)
