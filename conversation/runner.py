@@ -207,10 +207,12 @@ class Runner:
         if questions:
             await self.store.remember_message(user, *questions[-1])
         if turn.about and self.telling:
+            # Every message that shows the report, the walk-through's questions too; not the
+            # user's own question asked again below `status`.
             copies = [
                 where
                 for r, where in zip(turn.replies, refs, strict=True)
-                if where and (conversation or not isinstance(r, Question))
+                if where and not (turn.outcome is Outcome.STATUS and isinstance(r, Question))
             ]
             if copies:
                 await self.telling.cases.copied(user, copies, turn.about)

@@ -18,6 +18,7 @@ that withdrawing the report can remove every one of them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from enum import StrEnum
 from ..messages import UserKey
 from ..progress import Progress
 from .db import DOWN, Db, text
+
+log = logging.getLogger("conversation.store")
 
 # KEYS: the reporter's progress, their case, their pending preview, their recent sends.
 # ARGV: the progress version and start the Send was pressed on, ttl, now, most sends a
@@ -315,7 +318,12 @@ class Cases:
 
     async def forget_copies(self, person: UserKey, report: str) -> list[str]:
         """Every message of `person`'s that shows `report`, forgotten and returned, and their
-        walk-through of it deleted."""
+        walk-through of it deleted. Best effort, after the case itself is gone: a failure
+        here must not stop the withdrawal reaching the report's own message."""
         keys = [self.keys.copies(person), self.keys.user(person), self.keys.message(person)]
-        refs = await self.db.call(self._forget_copies.run(keys, [report]))
+        try:
+            refs = await self._forget_copies.run(keys, [report])
+        except DOWN as exc:
+            log.warning("copies not withdrawn", extra={"error": type(exc).__name__})
+            return []
         return [text(r) for r in refs]
