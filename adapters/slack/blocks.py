@@ -47,12 +47,12 @@ def render(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
         return _guidance(reply)
     # Not cached: a notice can quote a few words the user typed ("I understood ..., but not
     # ..."), and nothing the user typed is kept past the turn, in memory or anywhere else.
-    return plaintext.render(reply), _dicts([_section(_mrkdwn(reply.text))])
+    return escape(plaintext.render(reply)), _dicts([_section(_mrkdwn(reply.text))])
 
 
 @lru_cache(maxsize=1024)
 def _guidance(reply: Guidance) -> tuple[str, list[dict[str, Any]]]:
-    return plaintext.guidance(reply), guidance_blocks(reply)
+    return escape(plaintext.guidance(reply)), guidance_blocks(reply)
 
 
 @lru_cache(maxsize=1024)
@@ -73,7 +73,7 @@ def _question(q: Question) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
         elements = [
             ButtonElement(text=c.label, action_id=ANSWER + c.id, value=_TOKEN) for c in q.options
         ]
-    return plaintext.question(q), _dicts(blocks), ActionsBlock(elements=elements).to_dict()
+    return escape(plaintext.question(q)), _dicts(blocks), ActionsBlock(elements=elements).to_dict()
 
 
 _TOKEN = "token"
@@ -106,7 +106,7 @@ def guidance_blocks(g: Guidance) -> list[dict[str, Any]]:
 def answered_blocks(a: Answered) -> tuple[str, list[dict[str, Any]]]:
     """The answered question, in place of the question: the choice, and no buttons."""
     chosen = ", ".join(a.chosen)
-    text = f"{plaintext.strip_bold(a.title)}: {chosen}"
+    text = escape(f"{plaintext.strip_bold(a.title)}: {chosen}")
     return text, _dicts([_section(f"*{_mrkdwn(a.title)}*\n✓ {_mrkdwn(chosen)}")])
 
 
@@ -132,17 +132,27 @@ def _dicts(blocks: list[Block]) -> list[dict[str, Any]]:
     return [b.to_dict() for b in blocks]
 
 
+def escape(text: str) -> str:
+    """&, < and > as Slack asks, in blocks and in a message's `text` alike: otherwise a
+    name such as `<!channel>` would notify everyone, or `<https://…|…>` draw a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _mrkdwn(text: str) -> str:
-    """The flow's **bold** as Slack's *bold*, with &, < and > escaped as Slack asks."""
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return escaped.replace("**", "*")
+    """The flow's **bold** as Slack's *bold*, the rest escaped."""
+    return escape(text).replace("**", "*")
 
 
 def _links(resources: tuple[Resource, ...]) -> str:
     return "\n".join(f"• {_resource(r)}" for r in resources)
 
 
+def _address(url: str) -> str:
+    """A link's address inside `<…|…>`: escaped, and a `|` (which would end it) encoded."""
+    return escape(url).replace("|", "%7C")
+
+
 def _resource(r: Resource) -> str:
-    name = f"<{r.url}|{_mrkdwn(r.name)}>" if r.url else f"*{_mrkdwn(r.name)}*"
+    name = f"<{_address(r.url)}|{_mrkdwn(r.name)}>" if r.url else f"*{_mrkdwn(r.name)}*"
     details = " · ".join(x for x in (r.phone, r.email) if x)
     return f"{name}: {_mrkdwn(r.description)}" + (f" ({_mrkdwn(details)})" if details else "")

@@ -28,7 +28,7 @@ from conversation import plaintext
 from conversation.messages import Act, Deliver, Offer, Preview, Reply, Report, Tell
 
 from . import blocks
-from .blocks import _dicts, _links, _mrkdwn, _section
+from .blocks import _dicts, _links, _mrkdwn, _section, escape
 
 log = logging.getLogger("adapters.slack")
 
@@ -46,11 +46,13 @@ PREFIXES = (TELL, SEND, NOT_NOW, CASE)
 def render(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
     """Any reply as a message: the new kinds here, the rest as `blocks` draws them."""
     if isinstance(reply, Offer):
-        return plaintext.offer(reply), offer_blocks(reply)
+        return escape(plaintext.offer(reply)), offer_blocks(reply)
     if isinstance(reply, Preview):
-        return plaintext.preview(reply), preview_blocks(reply)
+        return escape(plaintext.preview(reply)), preview_blocks(reply)
     if isinstance(reply, Report):
-        return plaintext.report(reply, mention(reply)), report_blocks(reply)
+        # A NUL holds the mention's place while the rest is escaped: no text can hold one.
+        text = escape(plaintext.report(reply, "\0")).replace("\0", mention(reply))
+        return text, report_blocks(reply)
     return blocks.render(reply)
 
 

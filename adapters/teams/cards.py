@@ -7,6 +7,7 @@ Cards are plain dicts of schema 1.4; the input ids and submit data drawn here ar
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -91,7 +92,7 @@ def guidance_text(g: Guidance) -> Activity:
 
 
 def notice(reply: Notice) -> Activity:
-    message = MessageFactory.text(reply.text)
+    message = MessageFactory.text(markdown(reply.text))
     message.text_format = TextFormatTypes.markdown
     return message
 
@@ -130,7 +131,7 @@ def closed(activity_id: str) -> Activity:
 def question_card(q: Question, card_id: str = "") -> dict[str, Any]:
     body: list[dict[str, Any]] = [_text(q.title, weight="Bolder", size="Medium")]
     body += [_text(p) for p in q.text.split("\n\n") if p.strip()]
-    body += [_text(_resource(r), spacing="Small") for r in q.links]
+    body += [_block(_resource(r), spacing="Small") for r in q.links]
     data = {"token": q.token, **({CARD_ID: card_id} if card_id else {})}
     if q.multi:
         body.append(
@@ -160,7 +161,7 @@ def guidance_card(g: Guidance, token: str | None = None) -> dict[str, Any]:
     for item in g.items:
         parts = [_text(f"☐ {item.title}", weight="Bolder")]
         parts += [_text(line) for line in item.lines]
-        parts += [_text(_resource(r), spacing="Small") for r in item.links]
+        parts += [_block(_resource(r), spacing="Small") for r in item.links]
         body.append({"type": "Container", "separator": True, "spacing": "Medium", "items": parts})
     body.append(_text(g.footer, separator=True))
     if token:
@@ -186,8 +187,25 @@ def _adaptive(body: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+_MARKUP = re.compile(r"([\\`\[\]<>])")
+"""What could begin a link (`[…](…)`, `<https://…>`), a mention (`<at>`) or code in Teams
+markdown, or escape what follows it."""
+
+
+def markdown(text: str) -> str:
+    """The flow's text as Teams markdown: its **bold** kept, and every character that could
+    make a link, a mention or code escaped, so that a name cannot add one."""
+    return _MARKUP.sub(r"\\\1", text)
+
+
 def _text(text: str, **style: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+    """A TextBlock of the flow's text (with the school's details and names in it)."""
+    return _block(markdown(text), **style)
+
+
+def _block(drawn: str, **style: Any) -> dict[str, Any]:
+    """A TextBlock of markdown drawn here: a link or a mention with the text around it."""
+    return {"type": "TextBlock", "text": drawn, "wrap": True, **style}
 
 
 def _buttons(actions: list[tuple[str, dict[str, str]]]) -> dict[str, Any]:
@@ -198,6 +216,15 @@ def _buttons(actions: list[tuple[str, dict[str, str]]]) -> dict[str, Any]:
 
 
 def _resource(r: Resource) -> str:
-    name = f"[{r.name}]({r.url})" if r.url else f"**{r.name}**"
+    name = f"[{markdown(r.name)}]({_address(r.url)})" if r.url else f"**{markdown(r.name)}**"
     details = " · ".join(x for x in (r.phone, r.email) if x)
-    return f"{name}: {r.description}" + (f" ({details})" if details else "")
+    described = f"{name}: {markdown(r.description)}"
+    return described + (f" ({markdown(details)})" if details else "")
+
+
+_IN_ADDRESSES = {ord(c): f"%{ord(c):02X}" for c in ' "()<>[]\\`'}
+
+
+def _address(url: str) -> str:
+    """A link's address inside `(…)`: percent-encoded where a character would end it."""
+    return url.translate(_IN_ADDRESSES)

@@ -13,13 +13,19 @@ import logging
 from typing import Any
 
 from botbuilder.core import BotAdapter, TurnContext
-from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, ConversationParameters
+from botbuilder.schema import (
+    Activity,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationParameters,
+    TextFormatTypes,
+)
 
 from conversation import plaintext
 from conversation.messages import Act, Deliver, Offer, Preview, Reply, Report, Tell, UserKey
 
 from . import cards
-from .cards import _adaptive, _buttons, _card, _resource, _text
+from .cards import _adaptive, _block, _buttons, _card, _resource, _text, markdown
 
 log = logging.getLogger("adapters.teams")
 
@@ -34,10 +40,12 @@ def as_activity(reply: Reply) -> Activity:
     if isinstance(reply, Preview):
         message = _card(preview_card(reply), plaintext.strip_bold(reply.text))
         message.text = plaintext.preview(reply, _name(reply.report))
+        message.text_format = TextFormatTypes.plain  # names in it draw no markdown
         return message
     if isinstance(reply, Report):
         message = _card(report_card(reply), plaintext.strip_bold(reply.heading))
         message.text = plaintext.report(reply, _name(reply))
+        message.text_format = TextFormatTypes.plain
         return message
     return cards.as_activity(reply)
 
@@ -75,20 +83,20 @@ def report_card(r: Report) -> dict[str, Any]:
         ]
     }
     if r.withdrawn:
-        card = _adaptive([_text(r.withdrawn.format(reporter=at))])
+        card = _adaptive([_block(markdown(r.withdrawn).format(reporter=at))])
         card["msteams"] = mention
         return card
     live = bool(r.case and r.labels)
     body = [
         _text(r.heading, weight="Bolder", size="Large"),
-        _text(r.text.format(reporter=at)),
+        _block(markdown(r.text).format(reporter=at)),
         *(_text(s, isSubtle=True, spacing="Small") for s in r.status),
     ]
     for task in r.tasks:
         item = task.item
         parts = [_text(f"{'☑' if task.done else '☐'} {item.title}", weight="Bolder")]
         parts += [_text(line) for line in item.lines]
-        parts += [_text(_resource(x), spacing="Small") for x in item.links]
+        parts += [_block(_resource(x), spacing="Small") for x in item.links]
         if task.done:
             parts.append(_text(task.done, color="Good"))
         elif live and r.labels:
@@ -109,8 +117,16 @@ def _act(r: Report, action: str, item: str = "") -> dict[str, str]:
     return {"case": r.case, "act": action, **({"item": item} if item else {})}
 
 
+_UNSAFE_IN_NAMES = frozenset("<>[]\\`&")
+"""What could end a mention (`</at>`, `&lt;/at&gt;`) or start a link or code in a card."""
+
+
 def _name(r: Report) -> str:
-    return r.reporter_name or SOMEONE
+    """The reporter's display name as Teams sent it, which anyone can set, kept to what can
+    only be shown: no character from `_UNSAFE_IN_NAMES`, no control character, one line."""
+    kept = "".join(c if c.isprintable() else " " for c in r.reporter_name)
+    name = " ".join("".join(c for c in kept if c not in _UNSAFE_IN_NAMES).split())
+    return name[:100] or SOMEONE
 
 
 class SubmitError(ValueError):
