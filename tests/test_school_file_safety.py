@@ -289,6 +289,17 @@ async def test_braces_in_every_field_over_slack_offer_report_and_status(
             assert await alice.say("status") == 200
             record = mrkdwn_of(api.posted(alice.dm)[-2:])
             assert f"School: Oak {B}" in record and f"Told: Lee {B} Leader" in record
+            # Lee's own buttons, and the report withdrawn: each still shows the braces.
+            update = api.updates(LEAD_DM)[-1]
+            await lee.act(lee.action_payload(update, button(update, "case:done:support")))
+            assert f"*Lee {B} Leader* marked" in mrkdwn_of(api.posted(alice.dm)[-1:])
+            await lee.act(lee.action_payload(update, button(update, "case:record")))
+            assert f"Told: Lee {B} Leader" in mrkdwn_of(api.posted(LEAD_DM)[-1:])
+            await lee.act(lee.action_payload(update, button(update, "case:walk")))
+            walked = guidance_of(api, LEAD_DM)[-1]
+            assert walked is not report and f"At Oak {B}, that is Lee" in mrkdwn_of([walked])
+            assert await alice.say("delete my data") == 200
+            assert f"*Lee {B} Leader* has been told" in mrkdwn_of(api.posted(alice.dm)[-2:])
 
 
 class Named(TeamsUser):
