@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -85,7 +86,7 @@ class Screen:
         return False
 
     def write(self, text: str) -> None:
-        self.stdout.write(text)
+        self.stdout.write(shown(text))
         self.stdout.flush()
 
 
@@ -148,3 +149,16 @@ class Chat:
 
     def _write(self, text: str) -> None:
         self.screen.write(text)
+
+
+_OBEYED = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+"""Characters a terminal obeys rather than shows: control codes (an escape that clears the
+screen or moves the cursor, a carriage return), and the bidirectional controls that
+reverse text. Line breaks and tabs are kept."""
+
+
+def shown(text: str) -> str:
+    """Text as the terminal should show it: each character it would obey written as its code."""
+    return _OBEYED.sub(lambda m: f"\\u{ord(m[0]):04x}", text)

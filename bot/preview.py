@@ -152,7 +152,8 @@ def _row(did: str, replies: list[Reply], answered: Any, anchor: str) -> str:
                 f"<pre class='bubble'>{html.escape(copy.text)}</pre></details>"
             )
     return (
-        f"<div class='turn' id='{anchor}'><div class='did'>The person {html.escape(did)}</div>"
+        f"<div class='turn' id='{html.escape(anchor)}'>"
+        f"<div class='did'>The person {html.escape(did)}</div>"
         f"<div class='cols'><div class='teams'>{''.join(teams_side)}</div>"
         f"<div class='slack'>{''.join(slack_side)}</div></div></div>"
     )
@@ -208,17 +209,38 @@ def _block(b: dict[str, Any]) -> str:
     return f"<pre>{html.escape(json.dumps(b))}</pre>"
 
 
+_SLACK_LINK = re.compile(r"<([^<>|]*)\|([^<>]*)>")
+
+
 def _mrkdwn(text: str) -> str:
-    """Slack's mrkdwn as HTML, roughly: *bold*, <url|name> links, line breaks."""
-    # The text is already escaped for Slack (&amp; &lt; &gt;), which is what HTML wants too.
-    text = re.sub(r"&lt;(https?://[^|&]+)\|([^&]*)&gt;", r"<a href='\1'>\2</a>", text)
-    text = re.sub(r"<(https?://[^|>]+)\|([^>]*)>", r"<a href='\1'>\2</a>", text)
-    text = re.sub(r"\*([^*\n]+)\*", r"<b>\1</b>", text)
-    return text.replace("\n", "<br>")
+    """Slack's mrkdwn as HTML, roughly: *bold*, <url|name> links (http and https only), line
+    breaks. Everything else is text: Slack's escapes undone, then HTML's applied."""
+    out, last = [], 0
+    for link in _SLACK_LINK.finditer(text):
+        out.append(_slack_text(text[last : link.start()]))
+        url, label = _unslack(link[1]), _slack_text(link[2])
+        if url.startswith(("https://", "http://")):
+            out.append(f'<a href="{html.escape(url)}">{label}</a>')
+        else:
+            out.append(label)
+        last = link.end()
+    out.append(_slack_text(text[last:]))
+    return "".join(out).replace("\n", "<br>")
+
+
+def _unslack(text: str) -> str:
+    """Text as Slack shows it: the three escapes Slack asks for undone."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _slack_text(text: str) -> str:
+    escaped = html.escape(_unslack(text))
+    return re.sub(r"\*([^*\n]+)\*", r"<b>\1</b>", escaped)
 
 
 def _markdown(text: str) -> str:
-    escaped = html.escape(text)
+    """A Teams text message as HTML: its backslash escapes undone, **bold**, line breaks."""
+    escaped = html.escape(re.sub(r"\\([\\`*_\[\]<>()])", r"\1", text))
     escaped = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
     return escaped.replace("\n", "<br>")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,11 @@ _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{1,30}[0-9]$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _HOST = re.compile(r"^https://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:[0-9]+)?(/\S*)?$")
 _SHORT, _LONG = 120, 400
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Unicode's bidirectional controls: one can show a name, or a whole line, reversed."""
+_NOT_IN_URLS = frozenset(' "<>\\^`{|}')
+"""What RFC 3986 does not allow in an address as written (percent-encode it): any of them
+could end a link early in Slack's `<url|text>`, a markdown `(url)` or an HTML attribute."""
 
 
 class SchoolError(ValueError):
@@ -307,17 +313,25 @@ def _text(at: _At, raw: Any, limit: int = _SHORT) -> str:
     value = _string(at, raw)
     if not value:
         at.fail("must not be empty")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if not _printable(value):
         at.fail("must be one line (no line breaks or control characters)")
     if len(value) > limit:
         at.fail(f"is too long ({len(value)} characters; at most {limit})")
     return value
 
 
+def _printable(value: str) -> bool:
+    """No control character (line breaks, terminal escapes, C1 codes), line or paragraph
+    separator, or bidirectional control: each would change how the text around it shows."""
+    return not any(c in _BIDI or unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
+
+
 def _url(at: _At, raw: Any) -> str:
     value = _string(at, raw)
     if not value.startswith("https://"):
         at.fail("must be an https:// address")
+    if not _printable(value) or _NOT_IN_URLS.intersection(value):
+        at.fail('must be written as a web address: no spaces, control characters or <>"{}|\\^`')
     if not _HOST.match(value) or len(value) > 1000:
         at.fail("is not a web address (https://host.domain/path, no spaces)")
     return value

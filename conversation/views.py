@@ -46,7 +46,9 @@ class View:
     def question(self, progress: Progress) -> Question:
         step = self.steps[progress.step]
         answers = progress.answer_map
-        text = "\n\n".join(paragraphs(step.text, answers)).format(ttl_days=self.ttl_days)
+        # Not str.format: a school's own words in the text may hold braces of their own.
+        text = "\n\n".join(paragraphs(step.text, answers))
+        text = text.replace("{ttl_days}", str(self.ttl_days))
         return Question(
             step=step.id,
             token=progress.token,

@@ -70,21 +70,24 @@ def render(shown: Reply | Answered | Closed) -> tuple[str, list[dict[str, Any]]]
     if isinstance(shown, Closed):
         return closed_blocks()
     if isinstance(shown, Offer):
-        return plaintext.offer(shown), offer_blocks(shown)
+        return escape(plaintext.offer(shown)), offer_blocks(shown)
     if isinstance(shown, Preview):
-        return plaintext.preview(shown), preview_blocks(shown)
+        return escape(plaintext.preview(shown)), preview_blocks(shown)
     if isinstance(shown, Report):
-        return plaintext.report(shown, mention(shown)), report_blocks(shown)
+        # A NUL holds the mention's place while the rest is escaped: no text can hold one.
+        text = escape(plaintext.report(shown, "\0")).replace("\0", mention(shown))
+        return text, report_blocks(shown)
     if isinstance(shown, Plain):
-        return shown.text, _dicts([_section(_mrkdwn(part)) for part in _parts(shown.text)])
+        parts = _parts(shown.text)
+        return escape(shown.text), _dicts([_section(_mrkdwn(part)) for part in parts])
     # Not cached: a notice can quote a few words the user typed ("I understood ..., but not
     # ..."), and nothing the user typed is kept past the turn, in memory or anywhere else.
-    return plaintext.render(shown), _dicts([_section(_mrkdwn(shown.text))])
+    return escape(plaintext.render(shown)), _dicts([_section(_mrkdwn(shown.text))])
 
 
 @lru_cache(maxsize=1024)
 def _guidance(reply: Guidance) -> tuple[str, list[dict[str, Any]]]:
-    return plaintext.guidance(reply), guidance_blocks(reply)
+    return escape(plaintext.guidance(reply)), guidance_blocks(reply)
 
 
 @lru_cache(maxsize=1024)
@@ -105,7 +108,7 @@ def _question(q: Question) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
         elements = [
             ButtonElement(text=c.label, action_id=ANSWER + c.id, value=_TOKEN) for c in q.options
         ]
-    return plaintext.question(q), _dicts(blocks), ActionsBlock(elements=elements).to_dict()
+    return escape(plaintext.question(q)), _dicts(blocks), ActionsBlock(elements=elements).to_dict()
 
 
 _TOKEN = "token"
@@ -138,7 +141,7 @@ def guidance_blocks(g: Guidance) -> list[dict[str, Any]]:
 def answered_blocks(a: Answered) -> tuple[str, list[dict[str, Any]]]:
     """The answered question, in place of the question: the choice, and no buttons."""
     chosen = ", ".join(a.chosen)
-    text = f"{plaintext.strip_bold(a.title)}: {chosen}"
+    text = escape(f"{plaintext.strip_bold(a.title)}: {chosen}")
     return text, _dicts([_section(f"*{_mrkdwn(a.title)}*\n✓ {_mrkdwn(chosen)}")])
 
 
@@ -262,17 +265,27 @@ def _dicts(blocks: list[Block]) -> list[dict[str, Any]]:
     return [b.to_dict() for b in blocks]
 
 
+def escape(text: str) -> str:
+    """&, < and > as Slack asks, in blocks and in a message's `text` alike: otherwise a
+    name such as `<!channel>` would notify everyone, or `<https://…|…>` draw a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _mrkdwn(text: str) -> str:
-    """The flow's **bold** as Slack's *bold*, with &, < and > escaped as Slack asks."""
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return escaped.replace("**", "*")
+    """The flow's **bold** as Slack's *bold*, the rest escaped."""
+    return escape(text).replace("**", "*")
 
 
 def _links(resources: tuple[Resource, ...]) -> str:
     return "\n".join(f"• {_resource(r)}" for r in resources)
 
 
+def _address(url: str) -> str:
+    """A link's address inside `<…|…>`: escaped, and a `|` (which would end it) encoded."""
+    return escape(url).replace("|", "%7C")
+
+
 def _resource(r: Resource) -> str:
-    name = f"<{r.url}|{_mrkdwn(r.name)}>" if r.url else f"*{_mrkdwn(r.name)}*"
+    name = f"<{_address(r.url)}|{_mrkdwn(r.name)}>" if r.url else f"*{_mrkdwn(r.name)}*"
     details = " · ".join(x for x in (r.phone, r.email) if x)
     return f"{name}: {_mrkdwn(r.description)}" + (f" ({_mrkdwn(details)})" if details else "")

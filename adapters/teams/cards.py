@@ -7,6 +7,7 @@ Cards are plain dicts of schema 1.4; the input ids and submit data drawn here ar
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -79,10 +80,12 @@ def _other(reply: Reply) -> Activity:
     if isinstance(reply, Preview):
         message = _card(preview_card(reply), plaintext.strip_bold(reply.text))
         message.text = plaintext.preview(reply, _name(reply.report))
+        message.text_format = TextFormatTypes.plain  # names in it draw no markdown
         return message
     if isinstance(reply, Report):
         message = _card(report_card(reply), plaintext.strip_bold(reply.heading))
         message.text = plaintext.report(reply, _name(reply))
+        message.text_format = TextFormatTypes.plain
         return message
     if isinstance(reply, Plain):
         return plain_text(reply.text)
@@ -121,7 +124,7 @@ def plain_text(text: str) -> Activity:
 
 
 def notice(reply: Notice) -> Activity:
-    message = MessageFactory.text(reply.text)
+    message = MessageFactory.text(markdown(reply.text))
     message.text_format = TextFormatTypes.markdown
     return message
 
@@ -189,20 +192,20 @@ def report_card(r: Report) -> dict[str, Any]:
         ]
     }
     if r.withdrawn:
-        card = _adaptive([_text(r.withdrawn.format(reporter=at))])
+        card = _adaptive([_block(markdown(r.withdrawn).format(reporter=at))])
         card["msteams"] = mention
         return card
     live = bool(r.case and r.labels)
     body = [
         _text(r.heading, weight="Bolder", size="Large"),
-        _text(r.text.format(reporter=at)),
+        _block(markdown(r.text).format(reporter=at)),
         *(_text(s, isSubtle=True, spacing="Small") for s in r.status),
     ]
     for task in r.tasks:
         item = task.item
         parts = [_text(f"{'☑' if task.done else '☐'} {item.title}", weight="Bolder")]
         parts += [_text(line) for line in item.lines]
-        parts += [_text(_resource(x), spacing="Small") for x in item.links]
+        parts += [_block(_resource(x), spacing="Small") for x in item.links]
         if task.done:
             parts.append(_text(task.done, color="Good"))
         elif live and r.labels:
@@ -223,14 +226,22 @@ def _act(r: Report, action: str, item: str = "") -> dict[str, str]:
     return {"case": r.case, "act": action, **({"item": item} if item else {})}
 
 
+_UNSAFE_IN_NAMES = frozenset("<>[]\\`&")
+"""What could end a mention (`</at>`, `&lt;/at&gt;`) or start a link or code in a card."""
+
+
 def _name(r: Report) -> str:
-    return r.reporter_name or SOMEONE
+    """The reporter's display name as Teams sent it, which anyone can set, kept to what can
+    only be shown: no character from `_UNSAFE_IN_NAMES`, no control character, one line."""
+    kept = "".join(c if c.isprintable() else " " for c in r.reporter_name)
+    name = " ".join("".join(c for c in kept if c not in _UNSAFE_IN_NAMES).split())
+    return name[:100] or SOMEONE
 
 
 def question_card(q: Question, card_id: str = "") -> dict[str, Any]:
     body: list[dict[str, Any]] = [_text(q.title, weight="Bolder", size="Medium")]
     body += [_text(p) for p in q.text.split("\n\n") if p.strip()]
-    body += [_text(_resource(r), spacing="Small") for r in q.links]
+    body += [_block(_resource(r), spacing="Small") for r in q.links]
     data = {"token": q.token, **({CARD_ID: card_id} if card_id else {})}
     if q.multi:
         body.append(
@@ -260,7 +271,7 @@ def guidance_card(g: Guidance, token: str | None = None) -> dict[str, Any]:
     for item in g.items:
         parts = [_text(f"☐ {item.title}", weight="Bolder")]
         parts += [_text(line) for line in item.lines]
-        parts += [_text(_resource(r), spacing="Small") for r in item.links]
+        parts += [_block(_resource(r), spacing="Small") for r in item.links]
         body.append({"type": "Container", "separator": True, "spacing": "Medium", "items": parts})
     body.append(_text(g.footer, separator=True))
     if token:
@@ -286,8 +297,25 @@ def _adaptive(body: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+_MARKUP = re.compile(r"([\\`\[\]<>])")
+"""What could begin a link (`[…](…)`, `<https://…>`), a mention (`<at>`) or code in Teams
+markdown, or escape what follows it."""
+
+
+def markdown(text: str) -> str:
+    """The flow's text as Teams markdown: its **bold** kept, and every character that could
+    make a link, a mention or code escaped, so that a name cannot add one."""
+    return _MARKUP.sub(r"\\\1", text)
+
+
 def _text(text: str, **style: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+    """A TextBlock of the flow's text (with the school's details and names in it)."""
+    return _block(markdown(text), **style)
+
+
+def _block(drawn: str, **style: Any) -> dict[str, Any]:
+    """A TextBlock of markdown drawn here: a link or a mention with the text around it."""
+    return {"type": "TextBlock", "text": drawn, "wrap": True, **style}
 
 
 def _buttons(actions: list[tuple[str, dict[str, str]]]) -> dict[str, Any]:
@@ -298,6 +326,15 @@ def _buttons(actions: list[tuple[str, dict[str, str]]]) -> dict[str, Any]:
 
 
 def _resource(r: Resource) -> str:
-    name = f"[{r.name}]({r.url})" if r.url else f"**{r.name}**"
+    name = f"[{markdown(r.name)}]({_address(r.url)})" if r.url else f"**{markdown(r.name)}**"
     details = " · ".join(x for x in (r.phone, r.email) if x)
-    return f"{name}: {r.description}" + (f" ({details})" if details else "")
+    described = f"{name}: {markdown(r.description)}"
+    return described + (f" ({markdown(details)})" if details else "")
+
+
+_IN_ADDRESSES = {ord(c): f"%{ord(c):02X}" for c in ' "()<>[]\\`'}
+
+
+def _address(url: str) -> str:
+    """A link's address inside `(…)`: percent-encoded where a character would end it."""
+    return url.translate(_IN_ADDRESSES)

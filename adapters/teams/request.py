@@ -171,14 +171,16 @@ def _check_addressing(activity: Activity) -> None:
 
 def tenant(activity: Activity) -> str:
     """The tenant, where Teams puts it (both places, if both are given, must agree)."""
-    found = set()
+    found: list[object] = []
     if conversation := activity.conversation:
         # The SDK maps conversation.tenantID; Teams sends tenantId, which lands here.
         extra = conversation.additional_properties or {}
-        found.add(conversation.tenant_id or extra.get("tenantId"))
+        found.append(conversation.tenant_id or extra.get("tenantId"))
     if isinstance(activity.channel_data, dict):
         inner = activity.channel_data.get("tenant")
-        found.add(inner.get("id") if isinstance(inner, dict) else None)
+        found.append(inner.get("id") if isinstance(inner, dict) else None)
+    if any(t is not None and not isinstance(t, str) for t in found):
+        return ""  # a list or an object where an id goes: no tenant named
     named = {t for t in found if t}
     if len(named) != 1:
         return ""
