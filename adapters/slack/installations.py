@@ -54,6 +54,7 @@ class Installations(AsyncInstallationStore):
         self.cipher = cipher
         self.prefix = prefix
         self._log = log
+        self._replace = redis.register_script(_REPLACE)
 
     @property
     def logger(self) -> logging.Logger:
@@ -141,19 +142,31 @@ class Installations(AsyncInstallationStore):
         """Every workspace and organisation the app is installed in."""
         return await listed(self.redis, self.prefix)
 
-    async def reseal(self) -> int:
+    async def reseal(self) -> tuple[int, int]:
         """Seal every installation read with an old key again with the current one, so that
-        the old key can then be dropped. Returns how many could not be opened at all."""
-        unreadable = 0
+        the old key can then be dropped: how many were resealed, and how many could not be
+        opened at all. Only once every worker knows the current key (`rotate-key`)."""
+        resealed = unreadable = 0
         for where in await self.installed():
             sealed = await self.redis.get(self.key(where))
             if sealed is None or self.cipher.is_current(sealed):
                 continue
             try:
-                await self.redis.set(self.key(where), self.cipher.reseal(sealed))
+                again = self.cipher.reseal(sealed)
             except InvalidToken:
                 unreadable += 1
-        return unreadable
+                continue
+            # Unless a worker saved it meanwhile (a new install): that one stays.
+            resealed += await self._replace(keys=[self.key(where)], args=[sealed, again])
+        return resealed, unreadable
+
+    async def unreadable(self) -> int:
+        """How many stored installations no key in TOKEN_ENCRYPTION_KEY opens."""
+        count = 0
+        for where in await self.installed():
+            sealed = await self.redis.get(self.key(where))
+            count += sealed is not None and not self.cipher.opens(sealed)
+        return count
 
     async def _read(self, where: Installed) -> Installation | None:
         sealed = await self.redis.get(self.key(where))
@@ -166,6 +179,16 @@ class Installations(AsyncInstallationStore):
             log.error("slack installation unreadable with TOKEN_ENCRYPTION_KEY")
             return None
         return Installation(**data)
+
+
+_REPLACE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+"""KEYS: an installation. ARGV: the value read, its replacement. Replaced if unchanged."""
 
 
 def index_key(prefix: str) -> str:
