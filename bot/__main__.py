@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     package.add_argument("--out", default="teams-app.zip", help="where to write the zip")
     check = commands.add_parser("check-config", help="check SCHOOL_CONFIG; show what it changes")
     check.add_argument("--school", help="only this Slack team or Teams tenant id's school")
+    commands.add_parser(
+        "rotate-key",
+        help="seal every Slack installation with TOKEN_ENCRYPTION_KEY's first key "
+        "(once every worker runs with it)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "diagram":
@@ -73,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "check-config":
             return _check_config(settings, args.school)
+        if args.command == "rotate-key":
+            return asyncio.run(_rotate_key(settings))
         if args.command == "chat":
             logging.basicConfig(level=logging.WARNING)
             workspace = _school_id(settings, args.school)
@@ -132,6 +139,29 @@ async def _slack_installs(settings: Settings) -> None:
     async with connect(settings) as redis:
         found = await listed(redis)
     installed((w.enterprise or w.team or "" for w in found), settings.schools, sys.stdout)
+
+
+async def _rotate_key(settings: Settings) -> int:
+    """Step 2 of the README's "Rotating the encryption key": never at a worker's start, where
+    workers not yet restarted could not open what it resealed."""
+    oauth = settings.slack and settings.slack.oauth
+    if not oauth:
+        raise ConfigError("rotate-key is for Slack in many workspaces: SLACK_CLIENT_ID is not set")
+    from adapters.slack.cipher import Cipher
+    from adapters.slack.installations import Installations
+
+    from .redis_connection import connect
+
+    async with connect(settings) as redis:
+        resealed, unreadable = await Installations(redis, Cipher(oauth.encryption_keys)).reseal()
+    print(f"{resealed} Slack installation{'s' if resealed != 1 else ''} sealed with the first key.")
+    if unreadable:
+        print(
+            f"error: {unreadable} cannot be opened with any key in TOKEN_ENCRYPTION_KEY",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

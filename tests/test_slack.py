@@ -666,6 +666,60 @@ async def test_malformed_bodies_are_refused_with_400(
     assert api.calls == [] and await stored(redis, prefix) == []
 
 
+FORM = "application/x-www-form-urlencoded"
+NOT_IDS = ("U1:x}", "{T0SCHOOL}", "u0lower")
+"""Ids no Slack id looks like: a `:` or braces would change whose Redis key it is."""
+
+ID_PLACES = (
+    *(f"event {f}" for f in ("team_id", "enterprise_id", "user", "channel")),
+    *(f"command {f}" for f in ("team_id", "enterprise_id", "user_id", "channel_id")),
+    *(f"click {f}" for f in ("user", "team", "enterprise", "user's team", "channel")),
+)
+
+
+def _with_id(alice: SlackUser, where: str, bad: str) -> tuple[bytes, str]:
+    """Something alice would send, signed and well formed but for one id."""
+    kind, _, field = where.partition(" ")
+    if kind == "event":
+        body = alice.event("hi")
+        (body["event"] if field in ("user", "channel") else body)[field] = bad
+        return json.dumps(body).encode(), "application/json"
+    if kind == "command":
+        return urlencode({**alice.command_form(), field: bad}).encode(), FORM
+    payload = alice.click("start")
+    if field == "user":
+        payload["user"]["id"] = bad
+    elif field == "team":
+        payload["team"]["id"] = bad
+    elif field == "enterprise":
+        payload["enterprise"] = {"id": bad}
+    elif field == "user's team":  # an org-wide install's click, with no team
+        payload.update(team=None, enterprise={"id": "E0TRUST"})
+        payload["user"]["team_id"] = bad
+    else:
+        payload["container"]["channel_id"] = bad
+    return urlencode({"payload": json.dumps(payload)}).encode(), FORM
+
+
+@pytest.mark.parametrize("bad", NOT_IDS)
+@pytest.mark.parametrize("where", ID_PLACES)
+async def test_an_id_that_is_not_a_slack_id_is_refused_and_changes_nothing(
+    http: TestClient, alice: SlackUser, api: SlackApi, redis, prefix: str, where: str, bad: str
+) -> None:
+    assert await alice.say("hi") == 200  # a question to click on
+    before = {k: await redis.dump(k) for k in await stored(redis, prefix)}
+    calls = len(api.calls)
+    body, content_type = _with_id(alice, where, bad)
+    response = await http.post(
+        "/slack/events", data=body, headers={"Content-Type": content_type, **signed(body)}
+    )
+    assert response.status == 400
+    assert "not a Slack id" in (await response.json())["error"]
+    await http.app[slack_app.BOT].idle()
+    assert len(api.calls) == calls
+    assert {k: await redis.dump(k) for k in await stored(redis, prefix)} == before
+
+
 async def test_an_oversized_body_is_refused_before_it_is_read(
     http: TestClient, api: SlackApi
 ) -> None:
@@ -871,7 +925,7 @@ async def test_serve_carries_a_user_from_the_slash_command_to_the_final_dm(
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": api.url,
     }
-    bob = SlackUser(None, api, "bob-serve")  # type: ignore[arg-type]
+    bob = SlackUser(None, api, "bobserve")  # type: ignore[arg-type]
     try:
         async with aiohttp.ClientSession() as session, serving(session, settings) as served:
 

@@ -10,6 +10,7 @@ import logging
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+import redis as sync_redis
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 from slack_sdk.oauth.installation_store import Installation
@@ -26,7 +28,10 @@ from adapters.slack import app as slack_app
 from adapters.slack.cipher import Cipher
 from adapters.slack.installations import Installations, Installed, index_key
 from adapters.slack.settings import SCOPES, SlackOAuth, SlackSettings
+from adapters.slack.states import States
 from bot.config import ConfigError, Settings
+from bot.logs import JsonFormatter
+from bot.redis_connection import client
 from bot.web import create_app
 from conversation.engine import Engine
 from conversation.messages import UserKey
@@ -117,15 +122,34 @@ async def no_token_in_redis(redis, prefix: str) -> None:
 async def test_the_install_page_links_to_slack_with_the_client_id_scopes_and_a_state(
     http: TestClient, api: SlackApi, redis, prefix: str
 ) -> None:
+    response = await http.get("/slack/install")
+    assert "Max-Age=600" in response.headers["Set-Cookie"]  # the browser's, for 10 minutes
     query, href, cookie = await install_page(http)
     assert href.startswith(api.url.removesuffix("api/") + "oauth/v2/authorize?")
     assert query["client_id"] == [CLIENT_ID]
     assert sorted(query["scope"][0].split(",")) == sorted(SCOPES)
     (state,) = query["state"]
     assert len(state) >= 32 and cookie == state
-    key = bot(http).install.states.key(state)
-    assert 590 < await redis.ttl(key) <= 600  # one-use, and for 10 minutes at most
-    assert [k async for k in redis.scan_iter(f"{prefix}:slack-install:*")] == []
+    assert await stored(redis, prefix) == []  # nothing kept until Slack's redirect
+
+
+async def test_thousands_of_install_pages_store_nothing(
+    http: TestClient, api: SlackApi, redis, prefix: str
+) -> None:
+    """Anyone may open the page, as often as they like: it must cost Redis nothing."""
+    states: list[str] = []
+    for _ in range(PAGES // 50):
+        pages = await asyncio.gather(*(install_page(http) for _ in range(50)))
+        states += [query["state"][0] for query, _, _ in pages]
+    assert len(set(states)) == PAGES  # each one fresh
+    assert await stored(redis, prefix) == []
+    # Each is a good state all the same: the last one installs.
+    code, _ = api.grant("T0ALPHA")
+    assert await redirect(http, code, states[-1], states[-1]) == 200
+    assert await bot(http).install.installations.installed() == [Installed(None, "T0ALPHA")]
+
+
+PAGES = 3000
 
 
 async def test_a_completed_install_is_stored_sealed(
@@ -142,12 +166,32 @@ async def test_a_completed_install_is_stored_sealed(
     (exchange,) = [c for c in api.calls if c.method == "oauth.v2.access"]
     assert exchange.response["ok"]
     await no_token_in_redis(redis, prefix)
-    # The state it used is gone.
-    assert [k async for k in redis.scan_iter(f"{prefix}:slack-oauth-state:*")] == []
+    # The state it used is remembered as used until it would have expired anyway.
+    (used,) = [k async for k in redis.scan_iter(f"{prefix}:slack-oauth-state:*")]
+    assert 590 < await redis.ttl(used) <= 600
+
+
+async def test_a_state_is_good_for_10_minutes_by_the_bot_s_clock(
+    http: TestClient, api: SlackApi
+) -> None:
+    query, _, cookie = await install_page(http)
+    states, issued = bot(http).install.states, time.time()
+    states.clock = lambda: issued + 599
+    code, _ = api.grant("T0ALPHA")
+    assert await redirect(http, code, query["state"][0], cookie) == 200
 
 
 @pytest.mark.parametrize(
-    "how", ["forged", "no cookie", "another browser's cookie", "reused", "expired", "too old"]
+    "how",
+    [
+        "forged",
+        "changed",
+        "another app's",
+        "no cookie",
+        "another browser's cookie",
+        "reused",
+        "expired",
+    ],
 )
 async def test_a_forged_reused_or_expired_state_is_refused_and_stores_nothing(
     http: TestClient, api: SlackApi, redis, prefix: str, how: str
@@ -161,28 +205,123 @@ async def test_a_forged_reused_or_expired_state_is_refused_and_stores_nothing(
         await bot(http).install.installations.delete(None, "T0FIRST")
         api.calls.clear()
     elif how == "forged":
-        state = cookie = "f" * 43
+        state = cookie = "f" * 77
+    elif how == "changed":  # issued a minute later than it was, so good for longer
+        issued, _, rest = state.partition(".")
+        state = cookie = f"{int(issued) + 60}.{rest}"
+    elif how == "another app's":
+        state = cookie = await States(redis, "another app's secret", prefix).async_issue()
     elif how == "another browser's cookie":
         cookie = (await install_page(http))[2]
     elif how == "expired":
-        await redis.pexpire(states.key(state), 1)
-        await asyncio.sleep(0.05)
-    elif how == "too old":
-        states.clock = lambda: 10**10  # the state's own time says it is past 10 minutes
+        issued = time.time()
+        states.clock = lambda: issued + 600
+    before = await stored(redis, prefix)
     code, _ = api.grant("T0ALPHA")
     status = await redirect(http, code, state, None if how == "no cookie" else cookie)
     assert status in (400, 401)
     assert [c for c in api.calls if c.method == "oauth.v2.access"] == []  # code never used
     assert await bot(http).install.installations.installed() == []
-    assert [k async for k in redis.scan_iter(f"{prefix}:slack-install*")] == []
+    assert await stored(redis, prefix) == before
 
 
-async def test_a_code_slack_refuses_stores_nothing(
+def log_everything(caplog: pytest.LogCaptureFixture) -> None:
+    """Every logger at DEBUG, Bolt's and slack_sdk's too, as someone chasing a fault might."""
+    caplog.set_level(logging.DEBUG)
+    for name in list(logging.root.manager.loggerDict):
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> str:
+    """Each record as `serve` writes it, with its extras and any traceback."""
+    return "\n".join(JsonFormatter().format(r) for r in caplog.records)
+
+
+@pytest.mark.parametrize("how", ["refused", "unreachable", "cancelled", "no cookie"])
+async def test_a_failed_install_logs_no_code_state_or_secret(
+    engine: Engine, api: SlackApi, redis, prefix: str, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    settings = oauth_settings(api)
+    if how == "unreachable":
+        assert settings.slack and settings.slack.oauth
+        settings = Settings(
+            slack=SlackSettings("", SECRET, "http://127.0.0.1:9/api/", settings.slack.oauth)
+        )
+    # As `serve` runs it: with no access log, which would hold the redirect's query.
+    app = create_app(settings, Runner(engine))
+    async with TestClient(TestServer(app, access_log=None)) as http:
+        query, _, cookie = await install_page(http)
+        state = query["state"][0]
+        log_everything(caplog)
+        code = "code-slack-never-issued"
+        params = {"state": state}
+        if how == "cancelled":
+            params["error"] = "access_denied"
+        else:
+            params["code"] = code
+        headers = {} if how == "no cookie" else {"Cookie": f"slack-app-oauth-state={cookie}"}
+        response = await http.get("/slack/oauth_redirect", params=params, headers=headers)
+        assert response.status in (200, 400, 401, 502) and "Thank you" not in await response.text()
+    # The failure is logged, by its reason alone.
+    assert any(r.getMessage().startswith("slack install") for r in caplog.records)
+    text = logged(caplog)
+    for secret in (code, state, state.rpartition(".")[2], CLIENT_SECRET, KEY):
+        assert secret not in text
+    assert await stored(redis, prefix) == []
+
+
+async def test_a_code_slack_refuses_stores_nothing_and_the_link_can_be_used_again(
     http: TestClient, api: SlackApi, redis, prefix: str
 ) -> None:
     query, _, cookie = await install_page(http)
     assert await redirect(http, "not-a-code", query["state"][0], cookie) == 401
     assert await bot(http).install.installations.installed() == []
+    assert await stored(redis, prefix) == []  # nor the state as used: nothing was installed
+    code, _ = api.grant("T0ALPHA")
+    assert await redirect(http, code, query["state"][0], cookie) == 200
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+@pytest.mark.parametrize("page", ["install", "installed", "refused", "slack unreachable"])
+async def test_the_install_pages_carry_strict_security_headers(
+    engine: Engine, api: SlackApi, page: str
+) -> None:
+    settings = oauth_settings(api)
+    if page == "slack unreachable":
+        assert settings.slack and settings.slack.oauth
+        settings = Settings(
+            slack=SlackSettings("", SECRET, "http://127.0.0.1:9/api/", settings.slack.oauth)
+        )
+    async with TestClient(TestServer(create_app(settings, Runner(engine)))) as http:
+        query, _, cookie = await install_page(http)
+        if page == "install":
+            response = await http.get("/slack/install")
+        else:
+            code = api.grant("T0ALPHA")[0] if page == "installed" else "not-a-code"
+            response = await http.get(
+                "/slack/oauth_redirect",
+                params={"code": code, "state": query["state"][0]},
+                headers={"Cookie": f"slack-app-oauth-state={cookie}"},
+            )
+        assert response.status == {"install": 200, "installed": 200}.get(page, response.status)
+        html = await response.text()
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value, name
+    directives = response.headers["Content-Security-Policy"].split("; ")
+    policy = {name: value for name, _, value in (d.partition(" ") for d in directives)}
+    assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    # What the page itself uses is allowed, and no more: its inline style and Slack's button.
+    assert "<script" not in html.lower()
+    images = re.findall(r'(?:src|srcset)="([^"]+)"', html)
+    assert all(u.startswith("https://platform.slack-edge.com/") for u in images)
+    assert policy["style-src"] == "'unsafe-inline'"
 
 
 # --- serving each workspace with its own token -----------------------------------------------
@@ -318,22 +457,155 @@ async def test_a_revoked_user_token_leaves_the_installation(
 # --- the encryption key -------------------------------------------------------------------
 
 
-async def test_a_new_key_first_and_the_old_after_reseals_every_installation_at_start(
-    engine: Engine, api: SlackApi, redis, prefix: str
+NEW = Fernet.generate_key().decode()
+
+
+async def test_a_worker_started_with_a_new_key_leaves_every_installation_as_it_was(
+    engine: Engine, new_engine, api: SlackApi, redis, prefix: str
 ) -> None:
-    old, new = KEY, Fernet.generate_key().decode()
-    async with TestClient(TestServer(create_app(oauth_settings(api, old), Runner(engine)))) as http:
-        token = await install(http, api, "T0ALPHA")
-        key = bot(http).install.installations.key(Installed(None, "T0ALPHA"))
-    for keys in ((new, old), (new,)):  # rotated, then the old key dropped
-        async with TestClient(
-            TestServer(create_app(oauth_settings(api, *keys), Runner(engine)))
-        ) as http:
-            assert json.loads(Cipher((new,)).open(await redis.get(key)))["bot_token"] == token
-            alice = SlackUser(poster(http), api, "alice", team="T0ALPHA")
-            api.calls.clear()
+    """A rolling restart: the worker not yet restarted, knowing only the old key, still opens
+    everything while the restarted one runs with the new key first."""
+    async with TestClient(TestServer(create_app(oauth_settings(api, KEY), Runner(engine)))) as old:
+        token = await install(old, api, "T0ALPHA")
+        sealed = await redis.get(bot(old).install.installations.key(Installed(None, "T0ALPHA")))
+        new_app = create_app(oauth_settings(api, NEW, KEY), Runner(new_engine()))
+        async with TestClient(TestServer(new_app)):
+            found = await bot(old).install.installations.find(None, "T0ALPHA", False)
+            assert found is not None and found.bot_token == token
+            alice = SlackUser(poster(old), api, "alice", team="T0ALPHA")
             await alice.say("hi")
             assert {c.token for c in api.calls if c.channel == alice.dm} == {token}
+    key = Installations(redis, Cipher((KEY,)), prefix).key(Installed(None, "T0ALPHA"))
+    assert await redis.get(key) == sealed
+
+
+ROTATION = [
+    ((KEY,), (KEY,)),
+    # 1. The new key added after the old; one worker restarted, then both.
+    ((KEY,), (KEY, NEW)),
+    ((KEY, NEW), (KEY, NEW)),
+    # 2. The new key first; one worker restarted, then both, then `rotate-key`.
+    ((KEY, NEW), (NEW, KEY)),
+    ((NEW, KEY), (NEW, KEY)),
+    # 3. The old key dropped; one worker restarted, then both.
+    ((NEW, KEY), (NEW,)),
+    ((NEW,), (NEW,)),
+]
+
+
+async def test_rotating_the_key_as_the_readme_says_every_worker_reads_every_installation(
+    engine: Engine, new_engine, api: SlackApi, redis, prefix: str
+) -> None:
+    """Two workers on one Redis through each moment of the README's rotation, each installing
+    a workspace at each moment: both open every installation at every moment."""
+    tokens: dict[str, str] = {}
+    for moment, (one, two) in enumerate(ROTATION):
+        apps = [
+            create_app(oauth_settings(api, *keys), e)
+            for keys, e in ((one, engine), (two, new_engine()))
+        ]
+        async with (
+            TestClient(TestServer(apps[0])) as first,
+            TestClient(TestServer(apps[1])) as second,
+        ):
+            workers = (first, second)
+            for n, worker in enumerate(workers):
+                team = f"T0M{moment}W{n}"
+                tokens[team] = await install(worker, api, team)
+            if moment == 4:  # step 2 done: every worker knows the new key
+                resealed, unreadable = await Installations(redis, Cipher(two), prefix).reseal()
+                old_first = sum(keys[0] == KEY for both in ROTATION[:5] for keys in both)
+                assert (resealed, unreadable) == (old_first, 0)
+            for worker in workers:
+                installations = bot(worker).install.installations
+                for team, token in tokens.items():
+                    found = await installations.find(None, team, False)
+                    assert found is not None and found.bot_token == token, (moment, team)
+    for team in tokens:
+        sealed = await redis.get(
+            Installations(redis, Cipher((NEW,)), prefix).key(Installed(None, team))
+        )
+        assert Cipher((NEW,)).is_current(sealed)
+
+
+async def test_resealing_leaves_an_installation_saved_meanwhile(
+    redis_url: str, redis, prefix: str
+) -> None:
+    """`rotate-key` runs beside serving workers: a school installing again while its old
+    installation is being resealed keeps its new one."""
+    old = Installations(redis, Cipher((KEY,)), prefix)
+    await old.async_save(Installation(user_id="U1", team_id="T0ALPHA", bot_token="xoxb-old"))
+    key = old.key(Installed(None, "T0ALPHA"))
+    newer = Installations(redis, Cipher((NEW, KEY)), prefix)
+
+    class Meanwhile(Cipher):
+        def reseal(self, sealed: bytes) -> bytes:
+            again = super().reseal(sealed)
+            saved = newer.cipher.seal(
+                json.dumps(
+                    vars(Installation(user_id="U1", team_id="T0ALPHA", bot_token="xoxb-new"))
+                ).encode()
+            )
+            sync_redis.Redis.from_url(redis_url).set(key, saved)
+            return again
+
+    rotating = Installations(redis, Meanwhile((NEW, KEY)), prefix)
+    assert await rotating.reseal() == (0, 0)
+    found = await newer.find(None, "T0ALPHA", False)
+    assert found is not None and found.bot_token == "xoxb-new"
+
+
+def test_rotate_key_reseals_every_installation_and_names_those_no_key_opens(
+    redis_url: str,
+) -> None:
+    run = uuid.uuid4().hex[:8].upper()
+    teams = (f"T{run}A", f"T{run}B")
+    lost = f"T{run}LOST"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "REDIS_URL": redis_url,
+        "SLACK_CLIENT_ID": CLIENT_ID,
+        "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "TOKEN_ENCRYPTION_KEY": f"{NEW},{KEY}",
+    }
+    sync = sync_redis.Redis.from_url(redis_url)
+
+    async def save(keys: tuple[str, ...], team: str) -> None:
+        r = client(redis_url)
+        await Installations(r, Cipher(keys)).async_save(
+            Installation(user_id="UADMIN", team_id=team, bot_token=f"xoxb-{team}")
+        )
+        await r.aclose()
+
+    def rotate_key() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "rotate-key"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env=env,
+        )
+
+    try:
+        for team in teams:
+            asyncio.run(save((KEY,), team))
+        done = rotate_key()
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "2 Slack installations sealed with the first key.\n"
+        for team in teams:
+            assert Cipher((NEW,)).is_current(sync.get(f"hb:slack-install:-:{team}"))
+        asyncio.run(save((Fernet.generate_key().decode(),), lost))
+        done = rotate_key()
+        assert done.returncode == 1
+        assert done.stdout.startswith("0 Slack installations")
+        assert done.stderr == "error: 1 cannot be opened with any key in TOKEN_ENCRYPTION_KEY\n"
+    finally:
+        for team in (*teams, lost):
+            sync.srem("hb:slack-installs", f"-:{team}")
+            sync.delete(f"hb:slack-install:-:{team}")
+        sync.close()
 
 
 # --- settings -----------------------------------------------------------------------------

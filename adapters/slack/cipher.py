@@ -1,8 +1,9 @@
 """Tokens encrypted at rest: what the installation store writes to Redis is Fernet-sealed.
 
 `MultiFernet` encrypts with the first key and decrypts with any of them, so a key is
-rotated by putting a new one first and keeping the old one after it until every stored
-installation has been sealed again (`Installations.reseal`, run at start-up).
+rotated by adding a new one after the old, then putting it first, and keeping the old one
+after it until every stored installation has been sealed again (`Installations.reseal`,
+run by `python -m bot rotate-key`); see the README's "Rotating the encryption key".
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ class Cipher:
     def open(self, sealed: bytes) -> bytes:
         """The plain bytes; `InvalidToken` if no key opens them (or they were changed)."""
         return self._all.decrypt(sealed)
+
+    def opens(self, sealed: bytes) -> bool:
+        """Some key opens it."""
+        try:
+            self._all.decrypt(sealed)
+        except InvalidToken:
+            return False
+        return True
 
     def is_current(self, sealed: bytes) -> bool:
         """Sealed with the first key (nothing to rotate)."""

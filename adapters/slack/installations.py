@@ -23,6 +23,9 @@ from slack_sdk.oauth.installation_store.async_installation_store import AsyncIns
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
+from conversation.storage import Keys
+from conversation.storage.keys import PREFIX
+
 from .cipher import Cipher, InvalidToken
 
 log = logging.getLogger("adapters.slack")
@@ -49,18 +52,19 @@ class Installed:
 
 
 class Installations(AsyncInstallationStore):
-    def __init__(self, redis: Redis, cipher: Cipher, prefix: str = "hb") -> None:
+    def __init__(self, redis: Redis, cipher: Cipher, prefix: str = PREFIX) -> None:
         self.redis = redis
         self.cipher = cipher
         self.prefix = prefix
         self._log = log
+        self._replace = redis.register_script(_REPLACE)
 
     @property
     def logger(self) -> logging.Logger:
         return self._log
 
     def key(self, where: Installed) -> str:
-        return f"{self.prefix}:slack-install:{where.id}"
+        return Keys(self.prefix).slack_installation(where.id)
 
     # --- slack_sdk's interface -------------------------------------------------------------
 
@@ -141,19 +145,31 @@ class Installations(AsyncInstallationStore):
         """Every workspace and organisation the app is installed in."""
         return await listed(self.redis, self.prefix)
 
-    async def reseal(self) -> int:
+    async def reseal(self) -> tuple[int, int]:
         """Seal every installation read with an old key again with the current one, so that
-        the old key can then be dropped. Returns how many could not be opened at all."""
-        unreadable = 0
+        the old key can then be dropped: how many were resealed, and how many could not be
+        opened at all. Only once every worker knows the current key (`rotate-key`)."""
+        resealed = unreadable = 0
         for where in await self.installed():
             sealed = await self.redis.get(self.key(where))
             if sealed is None or self.cipher.is_current(sealed):
                 continue
             try:
-                await self.redis.set(self.key(where), self.cipher.reseal(sealed))
+                again = self.cipher.reseal(sealed)
             except InvalidToken:
                 unreadable += 1
-        return unreadable
+                continue
+            # Unless a worker saved it meanwhile (a new install): that one stays.
+            resealed += await self._replace(keys=[self.key(where)], args=[sealed, again])
+        return resealed, unreadable
+
+    async def unreadable(self) -> int:
+        """How many stored installations no key in TOKEN_ENCRYPTION_KEY opens."""
+        count = 0
+        for where in await self.installed():
+            sealed = await self.redis.get(self.key(where))
+            count += sealed is not None and not self.cipher.opens(sealed)
+        return count
 
     async def _read(self, where: Installed) -> Installation | None:
         sealed = await self.redis.get(self.key(where))
@@ -168,12 +184,22 @@ class Installations(AsyncInstallationStore):
         return Installation(**data)
 
 
+_REPLACE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+"""KEYS: an installation. ARGV: the value read, its replacement. Replaced if unchanged."""
+
+
 def index_key(prefix: str) -> str:
-    """The set of installed ids (`Installed.id`)."""
-    return f"{prefix}:slack-installs"
+    """The set of installed ids (not secret), to list them without KEYS."""
+    return Keys(prefix).slack_installations()
 
 
-async def listed(redis: Redis, prefix: str = "hb") -> list[Installed]:
+async def listed(redis: Redis, prefix: str = PREFIX) -> list[Installed]:
     """Every workspace and Grid organisation (org-wide, `team` None) the app is installed in,
     read without any key: the ids are not sealed. For `check-config`, to set beside the
     school file's `[schools.<team id>]`."""

@@ -7,6 +7,7 @@ verifies it, and a malformed one would end in a 500. Nothing here stores or send
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -92,7 +93,8 @@ def read(text: str, content_type: str) -> dict[str, Any]:
         body = _json(form["payload"])
         _check_interaction(body)
         return body
-    _need_strings(form, "command", "user_id", "team_id", "channel_id", "response_url")
+    _need_strings(form, "command", "response_url")
+    _need_ids(form, "user_id", "team_id", "channel_id")
     _maybe_id(form, "enterprise_id")
     if form.get("is_enterprise_install", "false") not in ("true", "false"):
         raise Malformed("is_enterprise_install must be true or false")
@@ -125,7 +127,8 @@ def _check_envelope(body: dict[str, Any]) -> None:
     event = body.get("event")
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise Malformed("event_callback needs an event with a type")
-    _need_strings(body, "event_id", "team_id")
+    _need_strings(body, "event_id")
+    _need_ids(body, "team_id")
     _maybe_id(body, "enterprise_id")
     _maybe_bool(body, "is_enterprise_install")
     if event["type"] == "tokens_revoked":
@@ -136,7 +139,7 @@ def _check_envelope(body: dict[str, Any]) -> None:
             raise Malformed("tokens_revoked needs lists of tokens")
     if event["type"] != "message" or event.get("subtype") or event.get("bot_id"):
         return
-    _need_strings(event, "user", "channel")
+    _need_ids(event, "user", "channel")
     if not isinstance(event.get("text", ""), str):
         raise Malformed("a message's text must be a string")
 
@@ -149,7 +152,7 @@ def _check_interaction(body: dict[str, Any]) -> None:
         raise Malformed("block_actions needs one action")
     if not isinstance(user, dict):
         raise Malformed("block_actions needs a user")
-    _need_strings(user, "id")
+    _need_ids(user, "id")
     if not isinstance(actions[0].get("action_id"), str) or not actions[0]["action_id"]:
         raise Malformed("an action needs an action_id")
     if not isinstance(actions[0].get("value", ""), str):
@@ -158,20 +161,21 @@ def _check_interaction(body: dict[str, Any]) -> None:
     if enterprise is not None:
         if not isinstance(enterprise, dict):
             raise Malformed("enterprise must be an object")
-        _need_strings(enterprise, "id")
+        _need_ids(enterprise, "id")
     _maybe_bool(body, "is_enterprise_install")
     team = body.get("team")
     if isinstance(team, dict):
-        _need_strings(team, "id")
+        _need_ids(team, "id")
     elif team is None and enterprise is not None:
-        _need_strings(user, "team_id")  # an org-wide install's clicks may carry no team
+        _need_ids(user, "team_id")  # an org-wide install's clicks may carry no team
     else:
         raise Malformed("block_actions needs a team")
     if actions[0]["action_id"].startswith((ANSWER, SUBMIT, *TELLING)):
         container = body.get("container")
         if not isinstance(container, dict):
             raise Malformed("a click needs the message it came from")
-        _need_strings(container, "channel_id", "message_ts")
+        _need_ids(container, "channel_id")
+        _need_strings(container, "message_ts")
         state = body.get("state", {})
         if not isinstance(state, dict) or not isinstance(state.get("values", {}), dict):
             raise Malformed("state.values must be an object")
@@ -194,18 +198,31 @@ def _check_ticks(values: dict[str, Any]) -> None:
 
 
 def _need_strings(where: dict[str, Any], *fields: str) -> None:
-    """Slack's ids are short ASCII; they become Redis keys, so nothing else is let through."""
+    """Short ASCII strings: a command, a URL, an event id, a message's timestamp."""
     for field in fields:
         value = where.get(field)
         if not isinstance(value, str) or not value or not value.isascii() or len(value) > 255:
-            raise Malformed(f"{field} is missing or not an id")
+            raise Malformed(f"{field} is missing or not a string")
+
+
+SLACK_ID = re.compile(r"[A-Z0-9]{1,64}")
+"""A Slack id: a team (T…), organisation (E…), user (U… or W…) or channel (C…, D…, G…), all
+uppercase letters and digits. They become parts of Redis key names, where a `:` or a `{}`
+would change whose key it is (or which Cluster slot), so nothing else is let through."""
+
+
+def _need_ids(where: dict[str, Any], *fields: str) -> None:
+    for field in fields:
+        value = where.get(field)
+        if not isinstance(value, str) or not SLACK_ID.fullmatch(value):
+            raise Malformed(f"{field} is missing or not a Slack id")
 
 
 def _maybe_id(where: dict[str, Any], field: str) -> None:
     """An id Slack sends only sometimes (`enterprise_id` outside Enterprise Grid is absent,
     null or empty), but an id when it is there."""
     if where.get(field) not in (None, ""):
-        _need_strings(where, field)
+        _need_ids(where, field)
 
 
 def _maybe_bool(where: dict[str, Any], field: str) -> None:
