@@ -89,21 +89,21 @@ async def serve(
     """Serve until SIGTERM or SIGINT, then let in-flight turns finish before closing.
 
     The listener is ours rather than a `TCPSite`, so that it can hand new connections past the
-    cap a refusal instead of aiohttp's handler (`connections.Bounded`)."""
-    runner = web.AppRunner(
-        create_app(settings, engine),
-        shutdown_timeout=10,
-        access_log=None,
-        keepalive_timeout=settings.http.idle_timeout,
-        lingering_time=connections.LINGER_SECONDS,
-    )
+    cap a refusal instead of aiohttp's handler, and answer a request that is not HTTP without
+    quoting it (`connections.Bounded`, `connections.Quiet`)."""
+    runner = web.AppRunner(create_app(settings, engine), shutdown_timeout=10)
     await runner.setup()
     assert runner.server is not None
     limit = connections.cap(settings.http.max_connections)
     loop = asyncio.get_running_loop()
-    listener = await loop.create_server(
-        connections.Bounded(runner.server, limit), host, port, reuse_port=reuse_port
+    handlers = connections.Bounded(
+        runner.server,
+        limit,
+        access_log=None,
+        keepalive_timeout=settings.http.idle_timeout,
+        lingering_time=connections.LINGER_SECONDS,
     )
+    listener = await loop.create_server(handlers, host, port, reuse_port=reuse_port)
     log.info("serving", extra={"host": host, "port": port, "max_connections": limit})
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
