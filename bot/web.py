@@ -103,11 +103,11 @@ async def serve(
         keepalive_timeout=settings.http.idle_timeout,
         lingering_time=connections.LINGER_SECONDS,
     )
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before "serving": a stop from then on is clean
+        loop.add_signal_handler(sig, stop.set)
     listener = await loop.create_server(handlers, host, port, reuse_port=reuse_port)
     log.info("serving", extra={"host": host, "port": port, "max_connections": limit})
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping")
     listener.close()
