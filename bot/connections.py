@@ -1,4 +1,5 @@
-"""Bounds on what one client can hold: connections, and how long a request may take to arrive.
+"""Bounds on what one client can hold: connections, and how long a request may take to arrive;
+and a quiet, bare answer to a request that is not HTTP.
 
 aiohttp closes a connection left without a whole request's headers for `keepalive_timeout`:
 the timer starts when the connection opens and again after each answer, and bytes that do not
@@ -12,9 +13,12 @@ import asyncio
 import logging
 import resource
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 
 log = logging.getLogger("bot.web")
@@ -29,6 +33,9 @@ clients' pools, logs and the embedded store. Running out of them fails accepts i
 
 REFUSAL_GRACE = 1.0
 """Seconds a refused connection has to read the 503 and hang up before it is closed."""
+
+MALFORMED_LOG_SECONDS = 1.0
+"""At most one line this often about malformed requests, however many arrive."""
 
 _BODY = b'{"error": "too many connections, try again shortly"}'
 REFUSAL = (
@@ -79,12 +86,15 @@ def cap(wanted: int) -> int:
 
 
 class Bounded:
-    """The protocol factory handed to the event loop: aiohttp's own, while fewer than `limit`
-    connections are open; past that, each new one is answered 503 and closed unread."""
+    """The protocol factory handed to the event loop: aiohttp's handler (as `Quiet`), while
+    fewer than `limit` connections are open; past that, each new one is answered 503 and
+    closed unread. `options` go to aiohttp's handler (`keepalive_timeout`, `access_log`...)."""
 
-    def __init__(self, server: web.Server, limit: int) -> None:
+    def __init__(self, server: web.Server, limit: int, **options: Any) -> None:
         self._server = server
         self._limit = limit
+        self._options = options
+        self._malformed = Tally("malformed requests refused", MALFORMED_LOG_SECONDS)
         self._open = 0
         self._refusing = 0
         self._refused = 0
@@ -95,7 +105,9 @@ class Bounded:
         # accepts before any of them is connected, and the cap must hold for the burst too.
         if self._open < self._limit:
             self._open += 1
-            return _Counted(self._server(), self._closed)
+            loop = asyncio.get_running_loop()
+            handler = Quiet(self._server, self._malformed, loop=loop, **self._options)
+            return _Counted(handler, self._closed)
         self._refused += 1
         now = time.monotonic()
         if now - self._logged >= 10:  # one line per ten seconds however many are refused
@@ -169,3 +181,74 @@ class _Refused(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._count(-1)
+
+
+class Quiet(web.RequestHandler):
+    """aiohttp's handler for one connection, but quiet about requests that are not HTTP.
+
+    aiohttp answers bytes it cannot parse (not HTTP at all, a bad request line or header, a
+    broken chunked or compressed body) with a 400 page quoting them, and logs an ERROR
+    traceback quoting them again; it has no setting for either (aio-libs/aiohttp#3287, #9882),
+    and middlewares never see such a request. So its two public hooks for it are overridden
+    here, and only for those errors: `handle_error` answers a bare 400 and counts the error
+    by its class in `malformed`, and `log_exception` drops the traceback aiohttp logs again
+    when the same body error is raised while it drains the rest. Every other error (a bug in
+    a route, say) keeps aiohttp's own answer and traceback."""
+
+    __slots__ = ("_malformed",)
+
+    def __init__(self, manager: web.Server, malformed: Tally, **options: Any) -> None:
+        super().__init__(manager, **options)
+        self._malformed = malformed
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not _malformed(exc) or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        self._malformed.add(type(exc).__name__)
+        response = web.json_response({"error": "malformed request"}, status=400)
+        response.force_close()
+        return response
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        if not _malformed(kw.get("exc_info")):
+            super().log_exception(*args, **kw)
+
+
+def _malformed(exc: object) -> bool:
+    """Whether `exc` says the client sent something that is not HTTP (its text quotes it)."""
+    return isinstance(exc, HttpProcessingError | web.RequestPayloadError)
+
+
+class Tally:
+    """Events counted by kind and logged without their content: the first at once, then at
+    most one line every `seconds`, with how many of each kind came since the last line."""
+
+    def __init__(self, event: str, seconds: float) -> None:
+        self._event = event
+        self._seconds = seconds
+        self._counts: Counter[str] = Counter()
+        self._logged = float("-inf")
+        self._due: asyncio.TimerHandle | None = None
+
+    def add(self, kind: str) -> None:
+        self._counts[kind] += 1
+        if self._due is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._logged + self._seconds - loop.time()
+        if wait <= 0:
+            self._log()
+        else:
+            self._due = loop.call_later(wait, self._log)
+
+    def _log(self) -> None:
+        self._due = None
+        self._logged = asyncio.get_running_loop().time()
+        counts, self._counts = dict(self._counts), Counter()
+        log.info(self._event, extra={"count": sum(counts.values()), "errors": counts})

@@ -43,6 +43,13 @@ _CLIENT_OPTIONS = {
     "retry": Retry(NoBackoff(), retries=1, supported_errors=(ConnectionError,)),
     "health_check_interval": 30,
 }
+CLUSTER_REFRESH_SECONDS = 0.1
+"""How soon after the last reload of a cluster's slot map a failure may reload it again.
+redis-py's default, a second, meant that a turn failing less than a second after a reload
+read during the failover (by another turn or a readiness check) was tried again on the same
+stale map and failed too: the first try once the cluster was whole could cost a second "try
+again". At most ten reloads a second (one CLUSTER SLOTS each) is still no storm."""
+
 _SENTINEL_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
 """A Sentinel answers at once or is down: the next one is asked."""
 
@@ -76,7 +83,7 @@ def client(url: str, max_connections: int = 512) -> Client:
 def _cluster(target: RedisTarget, max_connections: int) -> RedisCluster:
     """redis-py's cluster client. On a broken connection or a cluster mid-failover it
     reloads the slot map and tries once more, so once a replica is promoted the next turn
-    finds it."""
+    finds it (`CLUSTER_REFRESH_SECONDS`)."""
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
         username=target.username,
@@ -85,6 +92,7 @@ def _cluster(target: RedisTarget, max_connections: int) -> RedisCluster:
         max_connections=max_connections,
         require_full_coverage=False,
         retry=Retry(NoBackoff(), retries=1),
+        topology_refresh_min_interval=CLUSTER_REFRESH_SECONDS,
         health_check_interval=30,
         **_TIMEOUTS,
     )

@@ -62,11 +62,18 @@ async def _refusals(request: web.Request, handler: Handler) -> web.StreamRespons
     try:
         response = await handler(request)
     except web.HTTPException as exc:  # 413 for a body over MAX_BODY, 404, 405
-        log.info("refused", extra={"path": request.path, "status": exc.status})
+        log.info("refused", extra={"path": _route(request), "status": exc.status})
         raise
     if response.status >= 400:
-        log.info("refused", extra={"path": request.path, "status": response.status})
+        log.info("refused", extra={"path": _route(request), "status": response.status})
     return response
+
+
+def _route(request: web.Request) -> str:
+    """The route a request was for, as this app names it: never a path the client made up
+    (a 404's path could carry anything, names and answers included)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -90,25 +97,25 @@ async def serve(
     """Serve until SIGTERM or SIGINT, then let in-flight turns finish before closing.
 
     The listener is ours rather than a `TCPSite`, so that it can hand new connections past the
-    cap a refusal instead of aiohttp's handler (`connections.Bounded`)."""
-    runner = web.AppRunner(
-        create_app(settings, turns),
-        shutdown_timeout=10,
-        access_log=None,
-        keepalive_timeout=settings.http.idle_timeout,
-        lingering_time=connections.LINGER_SECONDS,
-    )
+    cap a refusal instead of aiohttp's handler, and answer a request that is not HTTP without
+    quoting it (`connections.Bounded`, `connections.Quiet`)."""
+    runner = web.AppRunner(create_app(settings, turns), shutdown_timeout=10)
     await runner.setup()
     assert runner.server is not None
     limit = connections.cap(settings.http.max_connections)
     loop = asyncio.get_running_loop()
-    listener = await loop.create_server(
-        connections.Bounded(runner.server, limit), host, port, reuse_port=reuse_port
+    handlers = connections.Bounded(
+        runner.server,
+        limit,
+        access_log=None,
+        keepalive_timeout=settings.http.idle_timeout,
+        lingering_time=connections.LINGER_SECONDS,
     )
-    log.info("serving", extra={"host": host, "port": port, "max_connections": limit})
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before "serving": a stop from then on is clean
         loop.add_signal_handler(sig, stop.set)
+    listener = await loop.create_server(handlers, host, port, reuse_port=reuse_port)
+    log.info("serving", extra={"host": host, "port": port, "max_connections": limit})
     await stop.wait()
     log.info("stopping")
     listener.close()

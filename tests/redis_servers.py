@@ -5,13 +5,21 @@ afterwards. Failover is made quick (a cluster node is failed after 1 s unanswere
 Sentinel master after 1 s), and every replica is started with no diskless-sync delay and
 waited for until its link to the master is up: Redis 7 otherwise delays a replica's
 first sync by 5 s, and a replica that never synced is never promoted.
+
+Ports are picked below the kernel's ephemeral range, so that no outgoing connection (this
+machine runs several test sessions at once) can be given one between picking and binding; a
+server that still finds its port taken exits at once, and is started again on new ports.
+The waits for a cluster to form are generous: they bound a failure, and a loaded two-core
+machine can take many seconds to do what an idle one does in one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
-
-from bot.local_redis import free_port
+from redis.retry import Retry
 
 NODE_TIMEOUT_MS = 1000
 """cluster-node-timeout and Sentinel's down-after-milliseconds."""
@@ -38,6 +46,38 @@ COMMON = [
     "--protected-mode",
     "no",
 ]
+
+
+SETTLE_SECONDS = 60.0
+"""At most this long for a cluster to form or a Sentinel set to settle."""
+
+START_TRIES = 5
+"""Servers started on new ports after finding theirs taken, before giving up."""
+
+
+def ephemeral_low() -> int:
+    """The lowest port the kernel hands outgoing connections."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port() -> int:
+    """A loopback port free now, below the ephemeral range (see the module's docstring)."""
+    high = ephemeral_low() - 1
+    while True:
+        port = random.randint(max(1024, high - 12_000), high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+class Exited(AssertionError):
+    """A server exited while starting (its port was taken, most often)."""
 
 
 def wait_for(check: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
@@ -75,12 +115,22 @@ class Server:
     """A cluster node's bus port."""
 
     def start(self) -> None:
+        """Start and wait until it answers; `Exited` at once if it exits meanwhile."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / "log", "ab") as log:
-            self.proc = subprocess.Popen(
+            proc = self.proc = subprocess.Popen(
                 ["redis-server", *self.args], cwd=self.folder, stdout=log, stderr=log
             )
-        wait_for(lambda: self.client().ping(), f"redis on {self.port}")
+
+        def answers() -> bool:
+            """Ours answers: not another server that holds the port (its process id)."""
+            if proc.poll() is not None:
+                tail = (self.folder / "log").read_text(errors="replace").splitlines()[-3:]
+                raise Exited(f"redis on {self.port} exited: {' / '.join(tail)}")
+            with redis.Redis(port=self.port, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)) as r:
+                return r.info("server")["process_id"] == proc.pid
+
+        wait_for(answers, f"redis on {self.port}", 30)
 
     def kill(self) -> None:
         """SIGKILL: the server dies at once, as in a crash, with nothing flushed."""
@@ -113,6 +163,21 @@ class Server:
         return f"127.0.0.1:{self.port}"
 
 
+def started(make: Callable[[], Server]) -> Server:
+    """A server from `make` (which picks new ports each call), started, trying new ports
+    when the ones picked were taken meanwhile."""
+    for attempt in range(START_TRIES):
+        server = make()
+        try:
+            server.start()
+            return server
+        except Exited:
+            server.stop()
+            if attempt == START_TRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _replica_synced(server: Server) -> bool:
     info = server.info("replication")
     return info["role"] == "slave" and info.get("master_link_status") == "up"
@@ -130,8 +195,9 @@ class Cluster:
     def server(self, name: str) -> Server:
         return next(s for s in self.servers if s.name == name)
 
-    def nodes(self, via: Server | None = None) -> list[dict]:
-        """CLUSTER NODES as one live server sees them."""
+    def nodes(self, via: Server | None = None, known: bool = False) -> list[dict]:
+        """CLUSTER NODES as one live server sees them (`known`: leaving out nodes it is still
+        shaking hands with, which it lists under a made-up id)."""
         via = via or next(s for s in self.servers if s.alive)
         with via.client() as r:
             parsed = r.execute_command("CLUSTER NODES")  # redis-py parses it into a dict
@@ -144,6 +210,7 @@ class Cluster:
                 "slots": [(int(s[0]), int(s[-1])) for s in node["slots"]],
             }
             for address, node in parsed.items()
+            if not (known and {"handshake", "noaddr"} & set(node["flags"].split(",")))
         ]
 
     def masters(self) -> list[Server]:
@@ -170,16 +237,22 @@ class Cluster:
         return None
 
     def healthy(self) -> bool:
-        """Every slot served by a live master, every live node agreeing, every replica synced."""
+        """Every slot served by a live master, every live node agreeing (on which node
+        replicates which, too), every replica synced."""
         live = [s for s in self.servers if s.alive]
+        views = []
         for server in live:
             with server.client() as r:
                 if r.execute_command("CLUSTER INFO")["cluster_state"] != "ok":
                     return False
-            failed = [n for n in self.nodes(server) if n["flags"] & {"fail", "fail?"}]
+            nodes = self.nodes(server)
+            failed = [n for n in nodes if n["flags"] & {"fail", "fail?"}]
             if failed and all(s.alive for s in self.servers):
                 return False
+            views.append({n["name"]: n["master"] for n in nodes if "slave" in n["flags"]})
         replicas = [s for s in live if s.info("replication")["role"] == "slave"]
+        if any(set(view) != {s.name for s in replicas} or view != views[0] for view in views):
+            return False
         return all(_replica_synced(s) for s in replicas)
 
     def stop(self) -> None:
@@ -187,33 +260,37 @@ class Cluster:
             server.stop()
 
 
+def _cluster_node(folder: Path, node_timeout_ms: int) -> Server:
+    port, bus = free_port(), free_port()
+    args = [
+        "--port",
+        str(port),
+        *COMMON,
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-port",  # the bus, else port + 10000, which may not exist or be free
+        str(bus),
+        "--cluster-node-timeout",
+        str(node_timeout_ms),
+        # a replica may always be promoted, however long since it heard its master
+        "--cluster-replica-validity-factor",
+        "0",
+    ]
+    return Server(port, folder / f"node-{port}", args, bus=bus)
+
+
 @contextlib.contextmanager
-def redis_cluster(folder: Path, masters: int = 3) -> Iterator[Cluster]:
+def redis_cluster(
+    folder: Path, masters: int = 3, node_timeout_ms: int = NODE_TIMEOUT_MS
+) -> Iterator[Cluster]:
     """Three masters with a replica each, slots split evenly, all synced and agreed."""
-    servers = []
-    for i in range(masters * 2):
-        port, bus = free_port(), free_port()
-        args = [
-            "--port",
-            str(port),
-            *COMMON,
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-port",  # the bus, else port + 10000, which may not exist or be free
-            str(bus),
-            "--cluster-node-timeout",
-            str(NODE_TIMEOUT_MS),
-            # a replica may always be promoted, however long since it heard its master
-            "--cluster-replica-validity-factor",
-            "0",
-        ]
-        servers.append(Server(port, folder / f"node{i}", args, bus=bus))
-    cluster = Cluster(servers)
+    cluster = Cluster([])
+    servers = cluster.servers
     try:
-        for server in servers:
-            server.start()
+        for _ in range(masters * 2):
+            servers.append(started(lambda: _cluster_node(folder, node_timeout_ms)))
         primaries, replicas = servers[:masters], servers[masters:]
         span = 16384 // masters
         for i, server in enumerate(primaries):
@@ -224,14 +301,22 @@ def redis_cluster(folder: Path, masters: int = 3) -> Iterator[Cluster]:
             for server in servers[1:]:
                 r.execute_command("CLUSTER MEET", "127.0.0.1", server.port, server.bus)
         wait_for(
-            lambda: all(len(cluster.nodes(s)) == len(servers) for s in servers),
+            lambda: all(len(cluster.nodes(s, known=True)) == len(servers) for s in servers),
             "every node to know every other",
+            SETTLE_SECONDS,
         )
         ids = {n["name"]: n["id"] for n in cluster.nodes()}
         for primary, replica in zip(primaries, replicas, strict=True):
             with replica.client() as r:
-                r.execute_command("CLUSTER REPLICATE", ids[primary.name])
-        wait_for(cluster.healthy, "the cluster to be whole and every replica synced")
+                wait_for(
+                    lambda r=r, primary=primary: r.execute_command(
+                        "CLUSTER REPLICATE", ids[primary.name]
+                    ),
+                    f"{replica.name} to replicate {primary.name}",
+                )
+        wait_for(
+            cluster.healthy, "the cluster to be whole and every replica synced", SETTLE_SECONDS
+        )
         # A write on every master, so that each replica has an offset and is listed in
         # CLUSTER SLOTS (Redis leaves out a replica at offset 0).
         for i, server in enumerate(primaries):
@@ -300,35 +385,42 @@ class SentinelSet:
 
 @contextlib.contextmanager
 def sentinel_set(folder: Path) -> Iterator[SentinelSet]:
-    master_port, replica_port = free_port(), free_port()
-    master = Server(master_port, folder / "master", ["--port", str(master_port), *COMMON])
-    replica = Server(
-        replica_port,
-        folder / "replica",
-        ["--port", str(replica_port), *COMMON, "--replicaof", "127.0.0.1", str(master_port)],
-    )
-    sentinels = []
-    for i in range(3):
+    group = SentinelSet([], [])
+
+    def data(name: str, *args: str) -> Callable[[], Server]:
+        def make() -> Server:
+            port = free_port()
+            return Server(port, folder / f"{name}-{port}", ["--port", str(port), *COMMON, *args])
+
+        return make
+
+    def sentinel() -> Server:
         port = free_port()
-        home = folder / f"sentinel{i}"
-        home.mkdir(parents=True)
+        home = folder / f"sentinel-{port}"
+        home.mkdir(parents=True, exist_ok=True)
         (home / "sentinel.conf").write_text(
             f"port {port}\nbind 127.0.0.1\nprotected-mode no\n"
-            f"sentinel monitor {SERVICE} 127.0.0.1 {master_port} 2\n"
+            f"sentinel monitor {SERVICE} 127.0.0.1 {master.port} 2\n"
             f"sentinel down-after-milliseconds {SERVICE} {NODE_TIMEOUT_MS}\n"
             f"sentinel failover-timeout {SERVICE} 2000\n"
             f"sentinel parallel-syncs {SERVICE} 1\n"
         )
-        sentinels.append(Server(port, home, ["sentinel.conf", "--sentinel"]))
-    group = SentinelSet([master, replica], sentinels)
+        return Server(port, home, ["sentinel.conf", "--sentinel"])
+
     try:
-        master.start()
-        replica.start()
-        wait_for(lambda: _replica_synced(replica), "the replica to sync")
-        for sentinel in sentinels:
-            sentinel.start()
-        wait_for(group.settled, "the Sentinels to know the master, replica and each other", 30)
-        group.url = "redis+sentinel://" + ",".join(s.name for s in sentinels) + f"/{SERVICE}"
+        master = started(data("master"))
+        group.data.append(master)
+        replica = started(data("replica", "--replicaof", "127.0.0.1", str(master.port)))
+        group.data.append(replica)
+        wait_for(lambda: _replica_synced(replica), "the replica to sync", SETTLE_SECONDS)
+        for _ in range(3):
+            group.sentinels.append(started(sentinel))
+        wait_for(
+            group.settled,
+            "the Sentinels to know the master, replica and each other",
+            SETTLE_SECONDS,
+        )
+        group.url = "redis+sentinel://" + ",".join(s.name for s in group.sentinels) + f"/{SERVICE}"
         yield group
     finally:
         group.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import signal
@@ -84,3 +85,15 @@ def test_serve_logs_json_and_stops_cleanly_on_sigterm(redis_url: str, workers: i
     finally:
         proc.kill()
     assert events == ["serving"] * workers + ["stopping"] * workers
+
+
+async def test_a_refused_path_made_up_by_the_client_is_not_logged(
+    runner, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    # As `serve` runs it: with no access log.
+    async with TestClient(TestServer(create_app(Settings(), runner), access_log=None)) as http:
+        response = await http.get("/my-deputy-zebrafinch-posts-memes")
+        assert response.status == 404
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "refused" in logged and "zebrafinch" not in logged
