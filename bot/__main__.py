@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     package.add_argument("--out", default="teams-app.zip", help="where to write the zip")
     check = commands.add_parser("check-config", help="check SCHOOL_CONFIG; show what it changes")
     check.add_argument("--school", help="only this Slack team or Teams tenant id's school")
+    termly = commands.add_parser("summary", help="print a school's termly summary for governors")
+    termly.add_argument("--term", required=True, help="autumn-YYYY, spring-YYYY or summer-YYYY")
+    termly.add_argument("--school", help="its Slack team or Teams tenant id (default: [school])")
     args = parser.parse_args(argv)
 
     if args.command == "diagram":
@@ -73,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "check-config":
             return _check_config(settings, args.school)
+        if args.command == "summary":
+            from .summary import print_summary
+
+            return print_summary(settings, args.term, args.school, sys.stdout)
         if args.command == "chat":
             logging.basicConfig(level=logging.WARNING)
             workspace = _school_id(settings, args.school)
