@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.config import Settings
+from bot.teams_package import build_manifest
 from conversation.runner import Runner, build
 from conversation.storage import Cipher
 from tests.drivers.connector import Call, Connector
@@ -252,7 +253,7 @@ async def test_the_record_as_a_file_matches_the_record_in_the_chat(
 
     # An upload address that is not OneDrive's is refused, and nothing is put anywhere.
     bad = consent(lee, txt, url="https://attacker.example.org/upload")
-    assert await lee.post(bad) in (403,)
+    assert await lee.post(bad) == 403
 
     # Withdrawn: the consent cards say so, and accepting one uploads nothing.
     assert await alice.say("delete my data") == 201
@@ -262,3 +263,12 @@ async def test_the_record_as_a_file_matches_the_record_in_the_chat(
     assert await lee.post(consent(lee, txt, url=connector.upload_url(names[0]))) == 200
     assert connector.uploads == {}
     assert "isn't available to you" in connector.sent_to(lee.chat)[-1].text
+
+
+def test_the_teams_package_has_the_reports_command_and_supports_files() -> None:
+    (bot,) = build_manifest("00000000-0000-4000-8000-000000000000", {})["bots"]
+    personal, elsewhere = bot["commandLists"]
+    assert personal["scopes"] == ["personal"]
+    assert [c["title"] for c in personal["commands"]] == ["report-harassment", "reports"]
+    assert [c["title"] for c in elsewhere["commands"]] == ["report-harassment"]
+    assert bot["supportsFiles"] is True
