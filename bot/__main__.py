@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         help="seal every Slack installation with TOKEN_ENCRYPTION_KEY's first key "
         "(once every worker runs with it)",
     )
+    termly = commands.add_parser("summary", help="print a school's termly summary for governors")
+    termly.add_argument("--term", required=True, help="autumn-YYYY, spring-YYYY or summer-YYYY")
+    termly.add_argument("--school", help="its Slack team or Teams tenant id (default: [school])")
     args = parser.parse_args(argv)
 
     if args.command == "diagram":
@@ -80,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             return _check_config(settings, args.school)
         if args.command == "rotate-key":
             return asyncio.run(_rotate_key(settings))
+        if args.command == "summary":
+            from .summary import print_summary
+
+            return print_summary(settings, args.term, args.school, sys.stdout)
         if args.command == "chat":
             logging.basicConfig(level=logging.WARNING)
             workspace = _school_id(settings, args.school)

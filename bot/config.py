@@ -54,6 +54,9 @@ class Settings:
     schools: school.Schools = school.NO_SCHOOLS
     """Each school's own details, from the file SCHOOL_CONFIG names (none: generic wording)."""
     http: HttpLimits = HttpLimits()
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    """TOKEN_ENCRYPTION_KEY's Fernet keys, when set: they seal Slack's tokens and the reference
+    numbers in a record (without it, `bot.keyfile` keeps a key in `data_dir`)."""
 
     @property
     def ttl_seconds(self) -> int:
@@ -77,6 +80,7 @@ class Settings:
             slack=_slack(env),
             teams=_teams(env),
             schools=_schools(env),
+            encryption_keys=_fernet_keys(env) if env.get("TOKEN_ENCRYPTION_KEY") else (),
             http=HttpLimits(
                 idle_timeout=_positive_int(env, "HTTP_IDLE_TIMEOUT", 15),
                 body_timeout=_positive_int(env, "HTTP_BODY_TIMEOUT", 10),

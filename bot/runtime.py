@@ -7,13 +7,16 @@ import logging
 from collections.abc import AsyncIterator
 
 from conversation.runner import Runner, build
+from conversation.storage import Cipher
 
 from .config import Settings
+from .keyfile import sealing_keys
 from .redis_connection import connect, replica_wait_ms
 
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Runner]:
+    cipher = Cipher(sealing_keys(settings))
     async with connect(settings) as redis:
         yield build(
             redis,
@@ -22,6 +25,7 @@ async def running(settings: Settings) -> AsyncIterator[Runner]:
             schools=settings.schools,
             log_salt=settings.log_salt,
             replica_wait_ms=await replica_wait_ms(redis),
+            cipher=cipher,
         )
 
 

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 SCHEMA_VERSION = "1.19"
 COMMAND = "report-harassment"
+REPORTS = "reports"
+"""The command that shows a person the reports staff have sent them (personal scope only)."""
 SCOPES = ["personal", "team", "groupChat"]
 """Personal is where the conversation happens. Team and group chat only let someone start
 it from there with @mention: the bot answers "I've messaged you privately" and carries on
@@ -62,6 +64,10 @@ def build_manifest(app_id: str, env: Mapping[str, str] = os.environ) -> dict:
         "title": COMMAND,
         "description": "Start a private, step-by-step guide to reporting online harassment",
     }
+    reports = {
+        "title": REPORTS,
+        "description": "The reports staff have sent you, and what is done on each",
+    }
     return {
         "$schema": (
             "https://developer.microsoft.com/en-us/json-schemas/teams/"
@@ -101,8 +107,12 @@ def build_manifest(app_id: str, env: Mapping[str, str] = os.environ) -> dict:
                 "botId": app_id,
                 "scopes": SCOPES,
                 "isNotificationOnly": False,
-                "supportsFiles": False,
-                "commandLists": [{"scopes": SCOPES, "commands": [command]}],
+                # The record of a report as a file, with the person's consent (1:1 chat only).
+                "supportsFiles": True,
+                "commandLists": [
+                    {"scopes": ["personal"], "commands": [command, reports]},
+                    {"scopes": [s for s in SCOPES if s != "personal"], "commands": [command]},
+                ],
             }
         ],
         "validDomains": [],

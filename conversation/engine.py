@@ -38,7 +38,7 @@ from .messages import (
 from .progress import Progress
 from .storage import DELETED, UNCHANGED, Duplicate, Store
 from .storage.store import Change
-from .typed import Reading, greeting, nearly_command, nearly_greeting, read, shown
+from .typed import Reading, greeting, nearly_command, nearly_greeting, read, reference, shown
 from .typed import command as typed_command
 from .views import View, Views
 
@@ -198,6 +198,8 @@ class _Decision:
         text = said.text
         if cmd := typed_command(text):
             return Do(cmd)
+        if reference(text) is not None:  # read again by telling: the words go no further
+            return Do(Command.REFERENCE)
         if progress is None:
             return Start()
         step = self.view.steps.get(progress.step)
@@ -254,6 +256,8 @@ class _Decision:
             return self._same(progress, Outcome.STOPPED, self._notice("stopped"))
         if cmd is Command.STATUS:  # the replies come from the case store, after the commit
             return self._same(progress, Outcome.STATUS)
+        if cmd is Command.REFERENCE:  # likewise: telling keeps it in the record
+            return self._same(progress, Outcome.REFERENCE)
         if progress is None:
             if cmd is Command.HELP:
                 return self._same(None, Outcome.HELP, self._notice("help"))

@@ -59,6 +59,9 @@ class Command(StrEnum):
     STOP = "stop"
     DELETE = "delete my data"
     STATUS = "status"
+    REFERENCE = "reference"
+    """A reference number typed for the record (`reference police 12/3456/26`): read again
+    from the typed text by telling, never stored as typed or logged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +94,20 @@ class Act:
     DONE = "done"
     WALK = "walk"
     RECORD = "record"
-    ACTIONS = frozenset({ACKNOWLEDGE, DONE, WALK, RECORD})
+    REFERENCE = "reference"
+    """Choose this report for the reference typed next."""
+    FILE = "file"
+    """The record as a file, in the format `item` names (`txt` or `csv`): a platform that
+    asks the person before a file is sent (Teams' consent card) sends this once they agree."""
+    ACTIONS = frozenset({ACKNOWLEDGE, DONE, WALK, RECORD, REFERENCE, FILE})
 
 
-Input = Start | Choose | Say | Do | Tell | Act
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The person asks to see the reports they hold (Slack's Home tab, Teams' `reports`)."""
+
+
+Input = Start | Choose | Say | Do | Tell | Act | Overview
 
 
 # --- replies ------------------------------------------------------------------------
@@ -249,7 +262,49 @@ class Preview:
     not_now: str
 
 
-Reply = Question | Notice | Plain | Guidance | Offer | Preview | Report
+@dataclass(frozen=True, slots=True)
+class Held:
+    """One report in a person's overview: who and when (`heading` holds `{reporter}`, as a
+    `Report`'s text does), its state as dated lines, and its buttons as (label, `Act`
+    action) pairs, each sending `Act(action, case)`."""
+
+    case: str
+    reporter: str
+    heading: str
+    lines: tuple[str, ...]
+    actions: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reports:
+    """The reports a person holds, for their eyes only: never drawn in a channel."""
+
+    title: str
+    text: str
+    held: tuple[Held, ...]
+    footer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFile:
+    """A report's dated record as files to keep with the school's own case file: `text`
+    (the record exactly as shown in the chat) and `csv` (the same lines as rows). `only`
+    names one of them ("txt" or "csv") where a platform sends one file per consent."""
+
+    case: str
+    name: str
+    """The file name without its extension."""
+    text: str
+    csv: str
+    only: str = ""
+
+    FORMATS = ("txt", "csv")
+
+    def content(self, fmt: str) -> str:
+        return self.text if fmt == "txt" else self.csv
+
+
+Reply = Question | Notice | Plain | Guidance | Offer | Preview | Report | Reports | RecordFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +346,8 @@ class Outcome(StrEnum):
     SENT = "sent"
     STATUS = "status"
     ACTED = "acted"
+    OVERVIEW = "overview"
+    REFERENCE = "reference"
 
 
 @dataclass(frozen=True, slots=True)

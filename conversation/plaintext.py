@@ -5,7 +5,18 @@ from __future__ import annotations
 from textwrap import indent
 
 from .flow import Resource
-from .messages import Guidance, Notice, Offer, Plain, Preview, Question, Reply, Report
+from .messages import (
+    Guidance,
+    Notice,
+    Offer,
+    Plain,
+    Preview,
+    Question,
+    RecordFile,
+    Reply,
+    Report,
+    Reports,
+)
 
 
 def strip_bold(text: str) -> str:
@@ -73,6 +84,18 @@ def preview(p: Preview, mention: str = "[your name]") -> str:
     return "\n\n".join([strip_bold(p.text), body, f"• {p.send}\n• {p.not_now}"])
 
 
+def reports(r: Reports, mention: str = "a member of staff") -> str:
+    """A person's overview of the reports they hold; `mention` stands for each reporter."""
+    parts = [strip_bold(r.title), strip_bold(r.text)]
+    for held in r.held:
+        lines = [strip_bold(held.heading.format(reporter=mention))]
+        lines += [indent(strip_bold(line), "    ") for line in held.lines]
+        parts.append("\n".join(lines))
+    if r.footer:
+        parts.append(strip_bold(r.footer))
+    return "\n\n".join(parts)
+
+
 def render(reply: Reply) -> str:
     if isinstance(reply, Question):
         return question(reply)
@@ -84,6 +107,10 @@ def render(reply: Reply) -> str:
         return preview(reply)
     if isinstance(reply, Report):
         return report(reply, "the member of staff")
+    if isinstance(reply, Reports):
+        return reports(reply)
+    if isinstance(reply, RecordFile):
+        return reply.text
     if isinstance(reply, Plain):
         return reply.text
     assert isinstance(reply, Notice)

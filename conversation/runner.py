@@ -30,10 +30,13 @@ from .messages import (
     Closed,
     Deliver,
     Input,
+    Notice,
     Outcome,
+    Overview,
     Plain,
     Question,
     Reply,
+    Reports,
     Say,
     Start,
     Tell,
@@ -41,9 +44,9 @@ from .messages import (
     UserKey,
 )
 from .school import NO_SCHOOLS, Schools
-from .storage import Cases, Db, Keys, Store, StoreUnavailable
+from .storage import Cases, Cipher, Db, Keys, Statistics, Store, StoreUnavailable
 from .storage.keys import PREFIX
-from .telling import Telling, Walk
+from .telling import Telling, Walk, wording
 from .views import Views
 
 log = logging.getLogger("conversation.runner")
@@ -126,6 +129,11 @@ class Runner:
         telling = self.telling
         if telling and isinstance(inp, Say) and telling.may_answer_preview(inp.text):
             inp = await telling.typed(user, inp.text) or inp
+        if isinstance(inp, Overview):
+            started = time.perf_counter()
+            turn = await telling.overview(user) if telling else _no_reports()
+            self.engine.log(user, turn, started)
+            return turn, True
         if isinstance(inp, Tell | Act):
             started = time.perf_counter()
             if telling is None:  # no reports here: the button says where the user is
@@ -136,7 +144,9 @@ class Runner:
                 return turn, True
         turn = await self.engine.handle(user, inp, delivery)  # type: ignore[arg-type]
         if telling and turn.outcome is not Outcome.DUPLICATE:
-            turn = await self._after(user, turn, telling)
+            turn = await self._after(user, turn, telling, inp)
+        elif turn.outcome is Outcome.REFERENCE:
+            turn = replace(turn, replies=(Notice(wording()["references"]["nowhere"]),))
         return turn, False
 
     async def _report(self, user: UserKey, inp: Tell | Act, name: str) -> Turn:
@@ -149,9 +159,10 @@ class Runner:
         walk = await self.engine.begin_with(user, acted.answers, acted.origin)
         return replace(walk, replies=(acted.notice, *walk.replies))
 
-    async def _after(self, user: UserKey, turn: Turn, telling: Telling) -> Turn:
+    async def _after(self, user: UserKey, turn: Turn, telling: Telling, inp: Input) -> Turn:
         """What reports add to a conversation's turn: the offer beside the checklist,
-        `status`, and the report withdrawn with `delete my data`."""
+        `status`, a reference number for a record, and the report withdrawn with
+        `delete my data`."""
         if turn.outcome in (Outcome.FINISHED, Outcome.RESENT):
             if any(isinstance(r, Plain) for r in turn.replies):
                 return turn  # the checklist copied as text: nothing else
@@ -159,8 +170,14 @@ class Runner:
             if progress is not None and (offer := await telling.offer(user, progress)):
                 *before, last = turn.replies
                 return replace(turn, replies=(*before, offer, last))
-        elif turn.outcome is Outcome.STATUS:
-            shown, about = await telling.status(user)
+        elif turn.outcome in (Outcome.STATUS, Outcome.REFERENCE):
+            if turn.outcome is Outcome.STATUS:
+                shown, about = await telling.status(user)
+            else:  # the typed text is read again there, and goes no further
+                shown, about = (
+                    await telling.reference(user, inp.text if isinstance(inp, Say) else ""),
+                    (),
+                )
             progress = await self.store.load(user)
             if progress is None:
                 return replace(turn, replies=shown, about=about)
@@ -271,14 +288,25 @@ def build(
     replica_wait_ms: int = 0,
     telling: bool = True,
     flow: Flow | None = None,
+    cipher: Cipher | None = None,
 ) -> Runner:
-    """The whole conversation on one Redis client: views, stores, engine, telling, runner."""
+    """The whole conversation on one Redis client: views, stores, engine, telling, runner.
+    `cipher` seals reference numbers: the deployment's key (see `bot.secrets`); without one,
+    a key of this process alone (tests)."""
     db = Db(redis, Keys(prefix), clock)
     views = Views(flow or load_flow(), schools, ttl_days)
     store = Store(db, ttl_seconds=ttl_days * 86_400, replica_wait_ms=replica_wait_ms)
     engine = Engine(views, store, log_salt=log_salt)
-    told = Telling(Cases(db, case_ttl_days * 86_400), store, views) if telling else None
+    told = None
+    if telling:
+        cases = Cases(db, case_ttl_days * 86_400)
+        told = Telling(cases, store, views, cipher, Statistics(db))
     return Runner(engine, told)
+
+
+def _no_reports() -> Turn:
+    w = wording()["overview"]
+    return Turn(Outcome.OVERVIEW, (Reports(w["title"], w["none"], ()),))
 
 
 async def _nothing() -> list[str | None]:

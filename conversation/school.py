@@ -17,6 +17,7 @@ import tomllib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -87,6 +88,22 @@ class Union:
     url: str = ""
 
 
+KEEP_DAYS = 730
+"""Days a term's counts for the governors' summary are kept, unless the school file says."""
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The governors' termly summary (`[school.summary]`): counts and times only."""
+
+    governor: str = ""
+    """The name of one of the school's governors, who receives it at each term's end."""
+    keep_days: int = KEEP_DAYS
+    """How long each term's counts are kept after the term ends."""
+    terms: Mapping[str, date] = field(default_factory=dict)
+    """Term name (`autumn-2026`) to its last day, where the school sets it."""
+
+
 @dataclass(frozen=True, slots=True)
 class School:
     """One school's details. `id` is its `[schools.<id>]` key, or "" for `[school]`."""
@@ -101,6 +118,7 @@ class School:
     governors: tuple[Person, ...] = ()
     also: tuple[str, ...] = ()
     """Other workspace or tenant ids served by this same school."""
+    summary: Summary = Summary()
 
     def who_leads(self, head_or_lead_affected: bool) -> tuple[Person, ...]:
         """Whom the flowchart says manages the case: the nominated lead(s), or a governor
@@ -212,9 +230,10 @@ class _At:
 
 def _school(at: _At, raw: Any, sid: str) -> School:
     raw = at.table(raw)
-    allowed = {"name", "eap", "union", "policies", "leads", "governors"}
+    allowed = {"name", "eap", "union", "policies", "leads", "governors", "summary"}
     allowed |= {"also"} if sid else set()
     at.keys(raw, allowed, required=("name",))
+    governors = _people(at.into("governors"), raw.get("governors", []))
     return School(
         id=sid,
         name=_text(at.into("name"), raw["name"]),
@@ -222,9 +241,36 @@ def _school(at: _At, raw: Any, sid: str) -> School:
         union=_union(at.into("union"), raw["union"]) if "union" in raw else None,
         policies=_policies(at.into("policies"), raw.get("policies", {})),
         leads=_people(at.into("leads"), raw.get("leads", [])),
-        governors=_people(at.into("governors"), raw.get("governors", [])),
+        governors=governors,
         also=_also(at.into("also"), raw.get("also", [])),
+        summary=_summary(at.into("summary"), raw.get("summary", {}), governors),
     )
+
+
+def _summary(at: _At, raw: Any, governors: tuple[Person, ...]) -> Summary:
+    raw = at.table(raw)
+    at.keys(raw, {"governor", "keep_days", "terms"})
+    governor = _text(at.into("governor"), raw["governor"]) if "governor" in raw else ""
+    if governor and not any(g.name == governor and g.on_a_platform for g in governors):
+        at.into("governor").fail("must be the name of a governor above with a slack or teams id")
+    keep = raw.get("keep_days", KEEP_DAYS)
+    if not isinstance(keep, int) or isinstance(keep, bool) or not 1 <= keep <= 3650:
+        at.into("keep_days").fail("must be a whole number of days from 1 to 3650")
+    terms = at.into("terms").table(raw.get("terms", {}))
+    ends = {}
+    for name, day in terms.items():
+        here = at.into("terms").into(name)
+        if not re.fullmatch(r"(autumn|spring|summer)-\d{4}", name):
+            here.fail("must be named autumn-YYYY, spring-YYYY or summer-YYYY")
+        if isinstance(day, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", day.strip()):
+            try:
+                day = date.fromisoformat(day.strip())
+            except ValueError:
+                here.fail("is not a date")
+        if not isinstance(day, date) or hasattr(day, "hour"):
+            here.fail("must be the term's last day, a date such as 2026-12-18")
+        ends[name] = day
+    return Summary(governor, keep, ends)
 
 
 def _eap(at: _At, raw: Any) -> Eap:

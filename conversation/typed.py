@@ -125,6 +125,57 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": 
 _SHOWN = re.compile(r"[^\w '-]")
 
 
+_REFERENCE_WORDS = frozenset({"reference", "ref", "references", "add reference"})
+REFERENCE_KINDS = {
+    "platform": ("platform", "platform report", "app", "site", "website", "social media"),
+    "police": ("police", "crime", "crime number", "police crime", "crime reference"),
+    "phone": ("phone", "phone company", "phone network", "mobile", "network", "operator"),
+    "rhc": ("rhc", "report harmful content", "harmful content"),
+}
+"""The kinds of reference a record keeps, and the words each is typed as."""
+REFERENCE_VALUE = re.compile(r"[A-Za-z0-9/-]+")
+REFERENCE_MAX = 32
+
+
+@dataclass(frozen=True, slots=True)
+class TypedReference:
+    """A reference number typed for the record: `kind` (a `REFERENCE_KINDS` key) and the
+    reference itself, or `problem` saying why it cannot be kept ("how": nothing after the
+    word; "kind": no known kind; "missing": no reference; "characters": anything but
+    letters, digits, - and /; "long": over `REFERENCE_MAX` characters). Never stored as
+    typed, never logged: telling seals `value` into the record."""
+
+    kind: str = ""
+    value: str = ""
+    problem: str = ""
+
+
+def reference(text: str) -> TypedReference | None:
+    """`reference police 12/3456/26` (or `ref ...`) read, or None when the text is not one."""
+    words = unicodedata.normalize("NFKC", text[:MAX_TYPED]).split()
+    lead = 2 if " ".join(words[:2]).casefold() == "add reference" else 1
+    if not words or " ".join(words[:lead]).casefold() not in _REFERENCE_WORDS:
+        return None
+    rest = words[lead:]
+    if not rest:
+        return TypedReference(problem="how")
+    for size in (3, 2, 1):
+        said = " ".join(rest[:size]).casefold()
+        kind = next((k for k, names in REFERENCE_KINDS.items() if said in names), "")
+        if kind:
+            break
+    else:
+        return TypedReference(problem="kind")
+    value = rest[size:]
+    if not value:
+        return TypedReference(kind, problem="missing")
+    if len(value) > 1 or not REFERENCE_VALUE.fullmatch(value[0]) or not value[0].isascii():
+        return TypedReference(kind, problem="characters")
+    if len(value[0]) > REFERENCE_MAX:
+        return TypedReference(kind, problem="long")
+    return TypedReference(kind, value[0])
+
+
 def edits(length: int) -> int:
     """How many slips a word of `length` characters may have and still count: none up to
     three letters ("yes" is not "yet"), one up to seven, two beyond."""

@@ -74,6 +74,8 @@ def reads_as_nothing(step: str, text: str) -> bool:
     reading = typed.read(FLOW.step(step), text)
     if typed.command(text) or typed.greeting(text) or reading.options:
         return False
+    if typed.reference(text) is not None:  # a reference number for a record, or how to add one
+        return False
     return reading.long or not (typed.nearly_greeting(text) or typed.nearly_command(text))
 
 

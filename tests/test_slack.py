@@ -893,6 +893,7 @@ def test_the_manifest_creates_the_app_in_one_step() -> None:
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
         "chat:write",
         "commands",
+        "files:write",  # the record as a file, in the lead's DM
         "im:history",
         "im:write",
     ]
@@ -903,6 +904,7 @@ def test_the_manifest_creates_the_app_in_one_step() -> None:
     settings = manifest["settings"]
     # Removing the app (or its token) deletes that workspace's data.
     assert sorted(settings["event_subscriptions"]["bot_events"]) == [
+        "app_home_opened",  # the lead's overview, in the Home tab
         "app_uninstalled",
         "message.im",
         "tokens_revoked",

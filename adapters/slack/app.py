@@ -27,12 +27,12 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from conversation.messages import Input, Say, Start, UserKey
+from conversation.messages import Input, Overview, Say, Start, UserKey
 from conversation.runner import Runner
 
 from .install import Install
-from .outbox import SlackOutbox, dm_of
-from .request import clicked, to_bolt_request, user
+from .outbox import HomeOutbox, SlackOutbox, dm_of
+from .request import clicked, from_home, to_bolt_request, user
 from .settings import SlackSettings
 from .uninstall import Uninstall
 
@@ -165,6 +165,12 @@ class SlackBot:
             if event.get("tokens", {}).get("bot"):
                 self._spawn(self._uninstalled(context))
 
+        @bolt.event("app_home_opened")
+        async def home_opened(event: dict, context: AsyncBoltContext) -> None:
+            # The Home tab is the person's own: their overview of the reports they hold.
+            if event.get("tab", "home") == "home":
+                self._spawn(self._home(context, event.get("channel", "")))
+
         @bolt.event(re.compile(".*"))
         async def other_event() -> None:
             """Acknowledged, so Slack does not retry what this bot does not use."""
@@ -191,8 +197,19 @@ class SlackBot:
         container = body["container"]
         # Only a question in the DM is updated in place: a click on a copy elsewhere is
         # answered in the DM, and nothing about the case is written into that channel.
-        where = f"{dm}\n{container['message_ts']}" if container["channel_id"] == dm else None
+        home = from_home(body)
+        where = None
+        if not home and container["channel_id"] == dm:
+            where = f"{dm}\n{container['message_ts']}"
         await self.runner.run(who, inp, SlackOutbox(context.client, who, dm, where))
+        if home:  # the Home tab drawn again, as the click left the report
+            await self._home(context, dm)
+
+    async def _home(self, context: AsyncBoltContext, dm: str) -> None:
+        who = user(context)
+        if not dm.startswith("D"):
+            dm = await dm_of(context.client, who.user)
+        await self.runner.run(who, Overview(), HomeOutbox(context.client, who, dm))
 
     async def _uninstalled(self, context: AsyncBoltContext) -> None:
         team = context.team_id or ""

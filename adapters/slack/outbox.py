@@ -16,10 +16,12 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from conversation.messages import Answered, Closed, Reply, UserKey
+from conversation.messages import Answered, Closed, Notice, RecordFile, Reply, Reports, UserKey
 from conversation.runner import Undeliverable
 
+from . import files, home
 from .blocks import render
+from .overview import reports_blocks, reports_text
 
 log = logging.getLogger("adapters.slack")
 
@@ -68,20 +70,58 @@ class SlackOutbox:
 
     async def update(self, where: str, shown: Reply | Answered | Closed) -> bool:
         channel, _, ts = where.partition("\n")
-        text, blocks = render(shown)
         try:
-            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            if files.is_files(where):  # a record's files: a withdrawn report's are deleted
+                await files.delete(self.client, where)
+            elif home.is_home(where):  # a Home tab that showed it: a notice in its place
+                await home.publish(self.client, where, _homely(shown))
+            else:
+                text, blocks = _draw(shown)
+                await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         except API_ERRORS as exc:
             log.warning("slack update failed", extra={"error": type(exc).__name__})
             return False
         return True
 
     async def _post(self, channel: str, reply: Reply) -> str:
-        text, blocks = render(reply)
+        if isinstance(reply, RecordFile):
+            return await files.upload(self.client, channel, reply)
+        text, blocks = _draw(reply)
         response = await self.client.chat_postMessage(
             channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
         )
         return f"{channel}\n{response['ts']}"
+
+
+class HomeOutbox(SlackOutbox):
+    """The person's Home tab: their overview is published there, for them alone; anything
+    else the turn says goes to their DM."""
+
+    async def reply(self, replies: Sequence[Reply]) -> list[str | None]:
+        refs: list[str | None] = []
+        for reply in replies:
+            if not isinstance(reply, Reports):
+                refs += await super().reply([reply])
+                continue
+            where = home.home_of(self.user.user)
+            try:
+                await home.publish(self.client, where, reply)
+            except API_ERRORS as exc:
+                raise Undeliverable(type(exc).__name__) from None
+            refs.append(where)
+        return refs
+
+
+def _draw(shown: Reply | Answered | Closed) -> tuple[str, list[dict]]:
+    if isinstance(shown, Reports):
+        return reports_text(shown), reports_blocks(shown)
+    return render(shown)
+
+
+def _homely(shown: Reply | Answered | Closed) -> Reports | Notice:
+    if isinstance(shown, Reports | Notice):
+        return shown
+    return Notice(_draw(shown)[0])
 
 
 async def dm_of(client: AsyncWebClient, user_id: str) -> str:

@@ -137,6 +137,11 @@ def _check_envelope(body: dict[str, Any]) -> None:
             isinstance(tokens.get(kind, []), list) for kind in ("oauth", "bot")
         ):
             raise Malformed("tokens_revoked needs lists of tokens")
+    if event["type"] == "app_home_opened":
+        _need_ids(event, "user")
+        if not isinstance(event.get("tab", ""), str):
+            raise Malformed("app_home_opened's tab must be a string")
+        return
     if event["type"] != "message" or event.get("subtype") or event.get("bot_id"):
         return
     _need_ids(event, "user", "channel")
@@ -174,12 +179,19 @@ def _check_interaction(body: dict[str, Any]) -> None:
         container = body.get("container")
         if not isinstance(container, dict):
             raise Malformed("a click needs the message it came from")
-        _need_ids(container, "channel_id")
-        _need_strings(container, "message_ts")
+        if not (from_home(body) and actions[0]["action_id"].startswith(CASE)):
+            _need_ids(container, "channel_id")
+            _need_strings(container, "message_ts")
         state = body.get("state", {})
         if not isinstance(state, dict) or not isinstance(state.get("values", {}), dict):
             raise Malformed("state.values must be an object")
         _check_ticks(state.get("values", {}))
+
+
+def from_home(body: dict[str, Any]) -> bool:
+    """A click in the Home tab (a view), not in a message: a report's button only."""
+    container = body.get("container")
+    return isinstance(container, dict) and container.get("type") == "view"
 
 
 def _check_ticks(values: dict[str, Any]) -> None:
@@ -247,7 +259,7 @@ def ids(body: dict[str, Any]) -> dict[str, Any]:
     elif body.get("type") == "event_callback":
         enterprise, team, event = body.get("enterprise_id"), body["team_id"], body["event"]
         said = event["type"] == "message" and not event.get("subtype") and not event.get("bot_id")
-        user_id = event["user"] if said else None
+        user_id = event["user"] if said or event["type"] == "app_home_opened" else None
         org_wide = bool(body.get("is_enterprise_install"))
     else:
         return {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCOPES = ("chat:write", "commands", "im:history", "im:write")
+SCOPES = ("chat:write", "commands", "files:write", "im:history", "im:write")
 """The bot scopes an install asks for: the ones this bot uses, and no more."""
 
 

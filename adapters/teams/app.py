@@ -19,7 +19,7 @@ from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters
 
-from conversation.messages import Command, Do, Input, Outcome, Start
+from conversation.messages import Command, Do, Input, Outcome, Overview, Start
 from conversation.runner import Runner
 
 from . import request
@@ -46,6 +46,7 @@ NOT_INVOKABLE = Activity(
     type=ActivityTypes.invoke_response,
     value=InvokeResponse(status=400, body={"error": "this bot takes no invoke activities"}),
 )
+INVOKED = Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200))
 
 
 def attach(app: web.Application, runner: Runner, settings: TeamsSettings) -> None:
@@ -131,12 +132,24 @@ class TeamsBot:
             # Uninstalled from their personal scope: their progress is deleted, as if they had
             # said "delete my data", and a report they made is withdrawn from the person told.
             await self._turn(activity, Do(Command.DELETE), silent=True)
+        elif request.is_consent(activity) and request.is_personal(activity):
+            # The answer to a file consent card: accepted, the file is made again from the
+            # report (if it is still theirs) and put where Teams said; declined, nothing.
+            if (accepted := request.consented(activity)) is not None:
+                await self._turn(activity, accepted[0], upload=accepted[1])
+            await context.send_activity(INVOKED)
         elif activity.type == ActivityTypes.invoke:
-            # No card or extension of this bot invokes it, and left unanswered the SDK would
-            # answer 501: say it is not a request this bot takes.
+            # No other card or extension of this bot invokes it, and left unanswered the SDK
+            # would answer 501: say it is not a request this bot takes.
             await context.send_activity(NOT_INVOKABLE)
 
-    async def _turn(self, activity: Activity, inp: Input, silent: bool = False) -> None:
+    async def _turn(
+        self,
+        activity: Activity,
+        inp: Input,
+        silent: bool = False,
+        upload: request.Upload | None = None,
+    ) -> None:
         user = request.user(activity)
         personal = request.is_personal(activity)
         chat = activity.conversation.id
@@ -153,6 +166,7 @@ class TeamsBot:
             chat,
             reply_to=activity.id if personal else "",
             click=request.clicked(activity) if isinstance(activity.value, dict) else None,
+            upload=upload,
         )
         if silent:  # the chat has no bot any more: nothing is said in it
             outbox = _Silent(outbox)  # type: ignore[assignment]
@@ -161,7 +175,8 @@ class TeamsBot:
         name = activity.from_property.name if activity.from_property else None
         turn = await self.runner.run(
             user,
-            inp if personal else Start(),
+            # From a channel, only the person's own overview goes with them to their 1:1 chat.
+            inp if personal or isinstance(inp, Overview) else Start(),
             outbox,
             request.delivery(activity),
             name if isinstance(name, str) else "",

@@ -4,7 +4,8 @@ to another SDK touches this module and `connector` only.
 
 A message's reference is `conversation\\nactivity`, and for a question card also its card
 id (`conversation\\nactivity\\ncard`): a click names its card by replyToId, or, from clients
-that send none (Web Chat), by the card id in its submit data.
+that send none (Web Chat), by the card id in its submit data. A reply drawn as several
+messages (the record's file consent cards) has `SEVERAL` and their references, tab-separated.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from botbuilder.schema import (
     ConversationParameters,
 )
 
-from conversation.messages import Answered, Closed, Reply, UserKey
+from conversation.messages import Answered, Closed, Plain, RecordFile, Reply, UserKey
 from conversation.runner import Undeliverable
 
-from .cards import activities, as_activity
+from . import upload as onedrive
 from .connector import ConnectorApi, ConnectorError
-from .request import CHANNEL, Clicked
+from .reports import activities, as_activity, file_activity
+from .request import CHANNEL, Clicked, Upload
 
 log = logging.getLogger("adapters.teams")
+
+SEVERAL = "several\t"
 
 
 class TeamsOutbox:
@@ -40,9 +44,11 @@ class TeamsOutbox:
         chat: str,
         reply_to: str = "",
         click: Clicked | None = None,
+        upload: Upload | None = None,
     ) -> None:
         """`chat`: the user's 1:1 conversation; `reply_to`: the activity replied to, when
-        the input came from that chat; `click`: the card a submit came from."""
+        the input came from that chat; `click`: the card a submit came from; `upload`:
+        where the file the user just agreed to receive goes."""
         self.api = api
         self.service_url = service_url
         self.bot = bot
@@ -51,6 +57,7 @@ class TeamsOutbox:
         self.chat = chat
         self.reply_to = reply_to
         self.click = click
+        self.upload = upload
 
     def here(self, where: str) -> bool:
         return where.partition("\n")[0] == self.chat
@@ -67,14 +74,34 @@ class TeamsOutbox:
 
     async def reply(self, replies: Sequence[Reply]) -> list[str | None]:
         refs: list[str | None] = []
-        for activity, card_id in activities(replies):
-            try:
-                sent = await self._send(self.chat, activity, self.reply_to)
-            except ConnectorError as exc:
-                raise Undeliverable(type(exc).__name__) from None
-            ref = f"{self.chat}\n{sent}"
-            refs.append(f"{ref}\n{card_id}" if card_id else ref)
+        replies = list(replies)
+        for reply, (drawn, card_id) in zip(replies, activities(replies), strict=True):
+            if isinstance(reply, RecordFile) and reply.only and self.upload:
+                drawn = [await self._uploaded(reply)]
+            sent = []
+            for activity in drawn:
+                try:
+                    sent.append(await self._send(self.chat, activity, self.reply_to))
+                except ConnectorError as exc:
+                    raise Undeliverable(type(exc).__name__) from None
+            each = [f"{self.chat}\n{s}" for s in sent]
+            if len(each) > 1:
+                refs.append(SEVERAL + "\t".join(each))
+            else:
+                refs.append(f"{each[0]}\n{card_id}" if card_id else each[0])
         return refs
+
+    async def _uploaded(self, record: RecordFile) -> Activity:
+        """The file the user agreed to receive, put into their OneDrive: its card, or, if
+        OneDrive refused it, the record as text to copy."""
+        assert self.upload is not None
+        try:
+            await onedrive.put(self.upload.url, record.content(record.only).encode())
+        except onedrive.UploadFailed as exc:
+            log.warning("teams file upload failed", extra={"error": type(exc).__name__})
+            return as_activity(Plain(record.text))
+        u = self.upload
+        return file_activity(u.name, u.content_url, u.unique_id, u.file_type)
 
     async def send(self, to: UserKey, reply: Reply) -> str | None:
         """Into `to`'s own 1:1 chat, created (or found: Teams keeps one) for their Entra
@@ -99,6 +126,9 @@ class TeamsOutbox:
         return f"{chat}\n{sent}"
 
     async def update(self, where: str, shown: Reply | Answered | Closed) -> bool:
+        if where.startswith(SEVERAL):
+            parts = where.removeprefix(SEVERAL).split("\t")
+            return all([await self.update(part, shown) for part in parts])
         chat, _, rest = where.partition("\n")
         activity_id = rest.partition("\n")[0]
         activity = as_activity(shown)

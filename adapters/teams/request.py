@@ -17,13 +17,18 @@ from aiohttp import web
 from botbuilder.schema import Activity, ActivityTypes
 
 from adapters.addresses import is_loopback
-from conversation.messages import Act, Choose, Input, Say, Start, Tell, UserKey
+from conversation.messages import Act, Choose, Input, Overview, Say, Start, Tell, UserKey
 
 from .cards import AS_TEXT, CARD_ID, MULTI_INPUT, RESEND
+from .reports import CONSENT_INVOKE, CONTEXT_CASE, CONTEXT_FORMAT
 from .settings import TeamsSettings
 
 COMMAND = "report-harassment"
 """The bot command in the app manifest's commandLists; Teams sends its title as the text."""
+REPORTS = "reports"
+"""The command that shows a person the reports they hold."""
+UPLOAD_HOSTS = (".sharepoint.com", ".sharepoint.us", ".sharepoint-mil.us", ".sharepoint.cn")
+"""Where a file the person agreed to receive is uploaded: their OneDrive, on SharePoint."""
 
 
 MAX_ACTIVITY = 128 * 1024
@@ -121,10 +126,12 @@ _ACTED_ON = (
 
 
 def check(activity: Activity) -> None:
-    if activity.type in _ACTED_ON:
+    if activity.type in _ACTED_ON or is_consent(activity):
         _check_addressing(activity)
     if activity.type == ActivityTypes.message:
         input_of(activity)
+    if is_consent(activity):
+        consented(activity)
 
 
 def admit(activity: Activity, settings: TeamsSettings) -> None:
@@ -132,7 +139,7 @@ def admit(activity: Activity, settings: TeamsSettings) -> None:
     Microsoft's Teams hosts (in local unauthenticated mode, loopback too)."""
     if activity.channel_id != CHANNEL:
         raise Refused("this bot serves Microsoft Teams only")
-    if activity.type not in _ACTED_ON:
+    if activity.type not in _ACTED_ON and not is_consent(activity):
         return
     where = tenant(activity)
     if settings.app_type == "SingleTenant" and where != settings.tenant_id:
@@ -146,6 +153,14 @@ def admit(activity: Activity, settings: TeamsSettings) -> None:
         raise Refused("serviceUrl must be https")
     if host not in settings.service_url_hosts and not (local and settings.allow_unauthenticated):
         raise Refused("serviceUrl is not a Microsoft Teams host")
+    accepted = consented(activity) if is_consent(activity) else None
+    if accepted is not None:
+        where = urlsplit(accepted[1].url)
+        upload_host = (where.hostname or "").lower()
+        if not (where.scheme == "https" and upload_host.endswith(UPLOAD_HOSTS)) and not (
+            is_loopback(upload_host) and settings.allow_unauthenticated
+        ):
+            raise Refused("uploadUrl is not a OneDrive address")
 
 
 def _check_addressing(activity: Activity) -> None:
@@ -229,8 +244,11 @@ def input_of(activity: Activity) -> Input:
             raise Malformed("a multi-select submit's options must be a string")
         return Choose(tuple(p for p in picked.split(",") if p), token)
     text = activity.text if isinstance(activity.text, str) else ""
-    if text.strip().lstrip("/").casefold() == COMMAND:
+    said = text.strip().lstrip("/").casefold()
+    if said == COMMAND:
         return Start()
+    if said == REPORTS:
+        return Overview()
     return Say(text.strip())
 
 
@@ -249,6 +267,42 @@ def submitted(value: Any) -> Tell | Act | None:
             raise Malformed("an offer's submit carries strings only")
         return Tell(person, token, confirmed="send" in value)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """Where Teams lets the bot put a file the person agreed to receive (their OneDrive)."""
+
+    url: str
+    content_url: str
+    name: str
+    unique_id: str
+    file_type: str
+
+
+def is_consent(activity: Activity) -> bool:
+    return activity.type == ActivityTypes.invoke and activity.name == CONSENT_INVOKE
+
+
+def consented(activity: Activity) -> tuple[Act, Upload] | None:
+    """An answer to a file consent card: the record's file asked for, and where it goes;
+    None if the person declined. Malformed if it is not one this bot's card asked for."""
+    value = activity.value
+    if not isinstance(value, dict) or value.get("action") not in ("accept", "decline"):
+        raise Malformed("a file consent answer is accept or decline")
+    context = value.get("context")
+    if not isinstance(context, dict) or not all(
+        isinstance(context.get(k), str) for k in (CONTEXT_CASE, CONTEXT_FORMAT)
+    ):
+        raise Malformed("a file consent answer carries the report and format it was for")
+    if value["action"] == "decline":
+        return None
+    info = value.get("uploadInfo")
+    names = ("uploadUrl", "contentUrl", "name", "uniqueId", "fileType")
+    if not isinstance(info, dict) or not all(isinstance(info.get(k), str) for k in names):
+        raise Malformed("an accepted file consent carries its uploadInfo")
+    act = Act(Act.FILE, context[CONTEXT_CASE], context[CONTEXT_FORMAT])
+    return act, Upload(*(info[k] for k in names))
 
 
 def is_personal(activity: Activity) -> bool:

@@ -6,6 +6,8 @@
 | `db` | the shared client and clock, and the one way a call can fail (`StoreUnavailable`) |
 | `store` | each user's progress, committed by compare-and-set, and their newest question |
 | `cases` | reports told to the person who leads, and the copies of them in that person's chat |
+| `statistics` | counts and times for the governors' summary, apart from any case |
+| `seal` | Fernet sealing of what is kept secret at rest (tokens, reference numbers) |
 
 Each Lua script answers with a named status (`Created`, `Changed`, ...), never a bare number.
 """
@@ -13,6 +15,8 @@ Each Lua script answers with a named status (`Created`, `Changed`, ...), never a
 from .cases import Case, Cases, Change, Changed, Created, parse_reference, reference
 from .db import DOWN, Db, StoreUnavailable, writable
 from .keys import BadId, Keys
+from .seal import Cipher
+from .statistics import Statistics, Tally
 from .store import DELETED, UNCHANGED, Committed, Duplicate, Store
 
 __all__ = [
@@ -24,13 +28,16 @@ __all__ = [
     "Cases",
     "Change",
     "Changed",
+    "Cipher",
     "Committed",
     "Created",
     "Db",
     "Duplicate",
     "Keys",
+    "Statistics",
     "Store",
     "StoreUnavailable",
+    "Tally",
     "parse_reference",
     "reference",
     "writable",

@@ -100,6 +100,9 @@ return refs
 
 DONE = "d:"
 """Prefix of the fields holding when each checklist item was marked done."""
+REFERENCE = "r:"
+"""Prefix of the fields holding the reference numbers added to the record, each sealed (the
+one thing typed that is kept: see `telling.references`)."""
 
 SENDS_A_DAY = 3
 """Reports one member of staff can send in 24 hours: enough to send, withdraw and send
@@ -144,6 +147,8 @@ class Case:
     done: Mapping[str, int] = field(default_factory=dict)
     message: str = ""
     """Where the message to the person told is: the adapter's reference."""
+    references: Mapping[str, str] = field(default_factory=dict)
+    """Reference numbers added to the record, sealed: field suffix -> sealed value."""
 
     @property
     def answer_pairs(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -165,6 +170,7 @@ class Case:
             acknowledged=int(raw.get("ack", 0)),
             done={k[len(DONE) :]: int(v) for k, v in raw.items() if k.startswith(DONE)},
             message=raw.get("msg", ""),
+            references={k[len(REFERENCE) :]: v for k, v in raw.items() if k.startswith(REFERENCE)},
         )
 
 

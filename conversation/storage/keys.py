@@ -72,12 +72,23 @@ class Keys:
         reference): the walk-through and the record, removed when the report is withdrawn."""
         return self.user(person) + ":copies"
 
+    def referring(self, person: UserKey) -> str:
+        """The report a person chose with "Add a reference", for the reference they type next
+        (its report reference, for minutes)."""
+        return self.user(person) + ":refto"
+
     def users_of(self, platform: str, workspace: str) -> str:
         """A SCAN pattern matching every key of every user of one workspace, and no other
         workspace's (the `:` after the workspace id ends it)."""
         return f"{_glob(self.prefix)}:{{{platform}:{_glob(workspace)}:*"
 
     # --- the deployment's keys -------------------------------------------------------
+
+    def statistics(self, school: str, term: str) -> str:
+        """One school's counts for one term (a hash), for the governors' summary: counts and
+        times only, never a case, a person or an answer. Its times to acknowledge sit beside
+        it under the same hash tag (`+ ":acks"`, a list of seconds)."""
+        return f"{self.prefix}:{{stats:{check_part(school)}:{check_part(term)}}}"
 
     def slack_installation(self, installed_id: str) -> str:
         return f"{self.prefix}:slack-install:{installed_id}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..messages import UserKey
 from ..school import Person, School
 from ..storage import Case
 
@@ -46,6 +47,12 @@ def told(school: School | None, case: Case) -> Person | None:
         (p for p in everyone.values() if platform_id(p, case.lead.platform) == case.lead.user),
         None,
     )
+
+
+def holders(case: Case) -> tuple[UserKey, ...]:
+    """Everyone who holds a report (sees it in their overview, may act on it): the person told,
+    and, once a report can be escalated, the person it was escalated to."""
+    return (case.lead,)
 
 
 def handling(answers: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

@@ -6,16 +6,19 @@ surface's wording) and the case as stored, and every date goes through `dates.wh
 
 from __future__ import annotations
 
+import csv
+import io
 import tomllib
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..dates import when
+from ..dates import ZONE, when
 from ..guidance import build as build_guidance
-from ..messages import Report, ReportLabels, Task, UserKey
+from ..messages import RecordFile, Report, ReportLabels, Task, UserKey
 from ..school import Person
 from ..storage import Case, reference
 from ..views import View
@@ -90,29 +93,89 @@ def items(view: View, case: Case) -> list[tuple[str, str]]:
     return [(item.id, item.title) for item in checklist.items]
 
 
-def record(view: View, case: Case) -> str:
-    """The report's history as one dated text, to copy into the school's own log."""
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of a report's record: as shown (`text`), and as a row of its file."""
+
+    entry: str
+    detail: str
+    date: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Noted:
+    """A reference number of the record, opened: its kind (a `[references.kinds]` key, "" if
+    it could not be opened), the reference, and when it was added."""
+
+    kind: str
+    value: str
+    at: int
+
+
+def lines(view: View, case: Case, references: Sequence[Noted] = ()) -> list[Line]:
+    """The report's history, line by line: what `record` shows and the file holds."""
     w = wording()["record"]
+    entry = w["file"]
     name = name_of(view, case)
-    lines = [w["title"]]
+    found = [Line(entry["title"], w["title"], "", w["title"])]
     if view.school:
-        lines.append(w["school"].format(school=view.school.name))
-    lines.append(
-        w["told"].format(name=name, date=when(case.sent))
-        if case.sent
-        else w["sending"].format(name=name)
-    )
-    if case.acknowledged:
-        lines.append(w["acknowledged"].format(date=when(case.acknowledged)))
+        school = view.school.name
+        found.append(Line(entry["school"], school, "", w["school"].format(school=school)))
+    if case.sent:
+        text = w["told"].format(name=name, date=when(case.sent))
+        found.append(Line(entry["told"], name, when(case.sent), text))
     else:
-        lines.append(w["not_acknowledged"])
-    lines.append(w["items"])
+        found.append(Line(entry["told"], name, "", w["sending"].format(name=name)))
+    if case.acknowledged:
+        at = when(case.acknowledged)
+        found.append(Line(entry["acknowledged"], "", at, w["acknowledged"].format(date=at)))
+    else:
+        found.append(Line(entry["acknowledged"], "", "", w["not_acknowledged"]))
+    found.append(Line(entry["item"], "", "", w["items"]))
     for item_id, title in items(view, case):
-        at = case.done.get(item_id)
-        lines.append(
-            w["done"].format(item=title, date=when(at)) if at else w["not_done"].format(item=title)
-        )
-    return "\n".join(lines)
+        done = case.done.get(item_id)
+        if done:
+            text = w["done"].format(item=title, date=when(done))
+        else:
+            text = w["not_done"].format(item=title)
+        found.append(Line(entry["item"], title, when(done) if done else "", text))
+    if references:
+        found.append(Line(entry["reference"], "", "", w["references"]))
+    kinds = wording()["references"]["kinds"]
+    for noted in sorted(references, key=lambda n: n.at):
+        if not noted.kind:
+            found.append(Line(entry["reference"], "", "", w["unreadable"]))
+            continue
+        kind, at = kinds[noted.kind], when(noted.at)
+        text = w["reference"].format(kind=kind, value=noted.value, date=at)
+        found.append(Line(entry["reference"], f"{kind}: {noted.value}", at, text))
+    return found
+
+
+def record(view: View, case: Case, references: Sequence[Noted] = ()) -> str:
+    """The report's history as one dated text, to copy into the school's own log."""
+    return "\n".join(line.text for line in lines(view, case, references))
+
+
+def record_file(
+    view: View, case: Case, reporter: UserKey, references: Sequence[Noted], now: int
+) -> RecordFile:
+    """The record as files: the text exactly as `record` shows it, and its lines as CSV rows."""
+    found = lines(view, case, references)
+    w = wording()["record"]["file"]
+    rows = io.StringIO()
+    out = csv.writer(rows, lineterminator="\n")
+    out.writerow(w["header"])
+    out.writerows(tuple(_cell(x) for x in (line.entry, line.detail, line.date)) for line in found)
+    day = datetime.fromtimestamp(now, ZONE).date().isoformat()
+    text = "\n".join(line.text for line in found) + "\n"
+    return RecordFile(reference(case, reporter), w["name"].format(date=day), text, rows.getvalue())
+
+
+def _cell(value: str) -> str:
+    """A spreadsheet cell that a spreadsheet never reads as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def recommend(view: View, person: Person, governor: bool) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import plaintext
 from ..dates import when
@@ -31,6 +31,7 @@ from ..messages import (
     Outcome,
     Plain,
     Preview,
+    RecordFile,
     Reply,
     Tell,
     Turn,
@@ -38,12 +39,26 @@ from ..messages import (
 )
 from ..progress import Progress
 from ..school import Person
-from ..storage import Case, Cases, Changed, Created, Store, parse_reference, reference
+from ..storage import (
+    Case,
+    Cases,
+    Changed,
+    Cipher,
+    Created,
+    Statistics,
+    Store,
+    parse_reference,
+    reference,
+)
 from ..storage.cases import DONE
 from ..typed import normalise
+from ..typed import reference as typed_reference
 from ..views import View, Views
 from . import report as drawn
+from .counting import Counting
+from .overview import overview as overview_of
 from .people import MESSAGING, handling, head_or_lead_affected, people, platform_id, told
+from .references import References
 from .report import wording
 
 log = logging.getLogger("conversation.telling")
@@ -74,11 +89,17 @@ class Telling:
         cases: Cases,
         store: Store,
         views: Views,
+        cipher: Cipher | None = None,
+        statistics: Statistics | None = None,
     ) -> None:
+        """`cipher` seals the reference numbers (a key of this process alone if None);
+        `statistics` keeps the governors' counts (none are kept if None)."""
         self.cases = cases
         self.store = store
         self.views = views
         self.words = wording()
+        self.references = References(cases, views, cipher or Cipher.ephemeral())
+        self.counting = Counting(statistics) if statistics else None
 
     # --- the offer ----------------------------------------------------------------------
 
@@ -226,6 +247,8 @@ class Telling:
             gone = drawn.withdrawn(view, case, user, now)
             return Turn(Outcome.SENT, (), deliveries=(Deliver(case.lead, gone, update=ref),))
         await self.cases.point(case.lead, user, case.id)
+        if self.counting:
+            await self.counting.sent(view, changed.case)
         return Turn(Outcome.SENT, (self._notice("sent", name=person.name, date=when(now)),))
 
     def _forward(self, view: View, answers: Mapping[str, tuple[str, ...]]) -> tuple[Reply, Reply]:
@@ -277,8 +300,10 @@ class Telling:
         ):
             return self._unavailable()
         ref = reference(case, reporter)
-        if inp.action == Act.RECORD:
-            return Turn(Outcome.STATUS, (Notice(drawn.record(view, case)),), about=(ref,))
+        if inp.action in (Act.RECORD, Act.FILE):
+            return self._record(view, reporter, case, inp)
+        if inp.action == Act.REFERENCE:
+            return await self.references.choose(lead, ref)
         if inp.action == Act.WALK:
             return Walk(handling(dict(case.answer_pairs)), ref, self._notice("walk"))
         now = self.cases.now()
@@ -296,6 +321,7 @@ class Telling:
             at = case.acknowledged if field == "ack" else case.done.get(inp.item, 0)
             name = "already_acknowledged" if field == "ack" else "already_done"
             return Turn(Outcome.STALE, (self._notice(name, date=when(at)),))
+        await self._count(view, case, field)
         name = drawn.name_of(view, case)
         if field == "ack":
             news = self._notice("acknowledged", name=name, date=when(now))
@@ -307,6 +333,28 @@ class Telling:
             (),
             deliveries=(self._refresh(view, reporter, case), Deliver(reporter, news)),
         )
+
+    def _record(self, view: View, reporter: UserKey, case: Case, inp: Act) -> Turn:
+        """The record as text to copy and as files to keep; a file alone once a platform's
+        consent for it was given (`Act.FILE`, its format in `item`)."""
+        noted = self.references.opened(case)
+        ref = reference(case, reporter)
+        files = drawn.record_file(view, case, reporter, noted, self.cases.now())
+        if inp.action == Act.FILE:
+            if inp.item not in RecordFile.FORMATS:
+                return self._unavailable()
+            return Turn(Outcome.STATUS, (replace(files, only=inp.item),), about=(ref,))
+        shown = Notice(drawn.record(view, case, noted))
+        return Turn(Outcome.STATUS, (shown, files), about=(ref,))
+
+    async def _count(self, view: View, case: Case, field: str) -> None:
+        """The governors' counts: acknowledged, or (its last step marked done) completed."""
+        if self.counting is None:
+            return
+        if field == "ack":
+            await self.counting.acknowledged(view, case)
+        elif all(item_id in case.done for item_id, _ in drawn.items(view, case)):
+            await self.counting.completed(view, case)
 
     def _refresh(self, view: View, reporter: UserKey, case: Case) -> Deliver:
         """The report updated to `case`; once the platform has it, the case is read again,
@@ -332,16 +380,26 @@ class Telling:
         the references of the reports shown."""
         view = self.views.for_user(user)
         case = await self.cases.get(user)
-        records = [drawn.record(view, case)] if case else []
+        opened = self.references.opened
+        records = [drawn.record(view, case, opened(case))] if case else []
         about = []  # the reports of others shown here: copies, removed with each report
         for reporter in await self.cases.pointed(user):
             led = await self.cases.get(reporter)
             if led is not None and led.lead == user and told(view.school, led) is not None:
-                records.append(drawn.record(view, led))
+                records.append(drawn.record(view, led, opened(led)))
                 about.append(reference(led, reporter))
         if not records:
             return (self._notice("no_case"),), ()
         return tuple(Notice(r) for r in records), tuple(about)
+
+    async def overview(self, person: UserKey) -> Turn:
+        """The reports `person` holds, for them alone."""
+        shown, about = await overview_of(self.cases, self.views.for_user(person), person)
+        return Turn(Outcome.OVERVIEW, (shown,), about=about)
+
+    async def reference(self, person: UserKey, text: str) -> tuple[Reply, ...]:
+        """A reference number typed for a record: kept, or refused saying why."""
+        return await self.references.add(person, typed_reference(text))
 
     async def withdraw(self, user: UserKey) -> Turn | None:
         """`delete my data` withdraws the report: the case goes; the person told sees that it
@@ -351,6 +409,9 @@ class Telling:
         if case is None:
             return None
         view = self.views.for_user(user)
+        steps = drawn.items(view, case)
+        if self.counting and not all(item_id in case.done for item_id, _ in steps):
+            await self.counting.withdrawn(view, case)
         ref = reference(case, user)
         await self.cases.unpoint(case.lead, user)
         copies = await self.cases.forget_copies(case.lead, ref)

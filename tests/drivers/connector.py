@@ -2,7 +2,8 @@
 
 It accepts the calls a Teams bot makes (send, reply, update, create a 1:1 conversation),
 answers each like the real service with a new id, and keeps every call for the tests to
-read.
+read. It stands in for OneDrive's upload URLs too (`upload_url`): a PUT of a whole file, as
+Teams asks a bot to make once the person accepted a file consent card.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Connector(StandIn):
         self._personal: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._by_conversation: dict[str | None, list[Call]] = defaultdict(list)
+        self.uploads: dict[str, bytes] = {}
+        """Files put to an upload URL, by name."""
 
     @property
     def url(self) -> str:
@@ -65,6 +68,11 @@ class Connector(StandIn):
         app.router.add_post(base, self._send)
         app.router.add_post(base + "/{activity}", self._send)
         app.router.add_put(base + "/{activity}", self._update)
+        app.router.add_put("/upload/{name}", self._upload)
+
+    def upload_url(self, name: str) -> str:
+        """Where Teams would let the bot put a file called `name` (the person's OneDrive)."""
+        return f"{self.base_url}/upload/{name}"
 
     # --- reading what was sent ----------------------------------------------------------
 
@@ -125,6 +133,18 @@ class Connector(StandIn):
         conversation = request.match_info["conversation"]
         self._record(Call("PUT", conversation, replaced, body, replaced, _auth(request)))
         return web.json_response({"id": replaced})
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """One PUT of a whole file, as OneDrive takes it (no bearer token: the URL is its own)."""
+        data = await request.read()
+        if not _content_range_ok(request, len(data)) or "Authorization" in request.headers:
+            return web.json_response({"error": {"code": "invalidRange"}}, status=400)
+        self.uploads[request.match_info["name"]] = data
+        return web.json_response({"id": "file-id", "name": request.match_info["name"]}, status=201)
+
+
+def _content_range_ok(request: web.Request, size: int) -> bool:
+    return request.headers.get("Content-Range") == f"bytes 0-{size - 1}/{size}"
 
 
 def _auth(request: web.Request) -> str | None:

@@ -1,8 +1,10 @@
 """A stand-in for the Slack Web API and slash commands' response URLs.
 
 It answers the calls this bot makes (`auth.test`, `conversations.open`, `chat.postMessage`,
-`chat.update`, `chat.postEphemeral`, and POSTs to a slash command's `response_url`) the way
-Slack does, on 127.0.0.1, and keeps every call for the tests to read, with the token it came
+`chat.update`, `chat.postEphemeral`, `views.publish`, the three steps of a file upload
+(`files.getUploadURLExternal`, the POST to its upload URL, `files.completeUploadExternal`),
+`files.delete`, and POSTs to a slash command's `response_url`) the way Slack does, on
+127.0.0.1, and keeps every call for the tests to read, with the token it came
 with. It knows several workspaces, each with its own bot token, and stands in for Slack's
 side of an install too: `grant` is a workspace's admin approving the app, and the code it
 returns is what Slack's redirect carries; `oauth.v2.access` exchanges it, once, for that
@@ -44,11 +46,20 @@ class Call:
 
     @property
     def channel(self) -> str:
-        return self.args.get("channel", "")
+        """Where it went: a channel, or a person's Home tab (`home:<user id>`)."""
+        if self.method == "views.publish":
+            return f"home:{self.args.get('user_id', '')}"
+        return self.args.get("channel") or self.args.get("channel_id", "")
+
+    @property
+    def view(self) -> dict[str, Any]:
+        """A published view (views.publish)."""
+        view = self.args.get("view") or {}
+        return json.loads(view) if isinstance(view, str) else view
 
     @property
     def blocks(self) -> list[dict[str, Any]]:
-        return _blocks(self.args)
+        return self.view.get("blocks", []) if self.view else _blocks(self.args)
 
     @property
     def text(self) -> str:
@@ -80,6 +91,8 @@ class SlackApi(StandIn):
         self.refuse_update = False
         self.unreachable: set[str] = set()
         """User ids `conversations.open` refuses, as Slack does for someone it cannot DM."""
+        self.files: dict[str, dict[str, Any]] = {}
+        """Files uploaded, by id: `name`, `content` (bytes), `channel` once shared, `deleted`."""
         self._grants: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(1)
         self._by_channel: dict[str, list[Call]] = defaultdict(list)
@@ -96,6 +109,7 @@ class SlackApi(StandIn):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_post("/upload/{file}", self._upload)
 
     def grant(
         self, team: str, enterprise: str | None = None, org_wide: bool = False
@@ -133,6 +147,14 @@ class SlackApi(StandIn):
     def updates(self, channel: str | None = None) -> list[Call]:
         calls = self.calls if channel is None else self.to(channel)
         return [c for c in calls if c.method == "chat.update"]
+
+    def homes(self, user_id: str) -> list[Call]:
+        """Every Home tab published for one person."""
+        return self.to(f"home:{user_id}")
+
+    def uploaded(self, channel: str) -> list[dict[str, Any]]:
+        """The files shared into `channel`, in order."""
+        return [f for f in self.files.values() if f.get("channel") == channel]
 
     def to(self, channel: str) -> list[Call]:
         """Everything sent into one channel, by any method."""
@@ -215,7 +237,39 @@ class SlackApi(StandIn):
             return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": "1700000000.999999"}
+        if method == "views.publish":
+            view = args.get("view")
+            return {"ok": True, "view": json.loads(view) if isinstance(view, str) else view}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts):06d}"
+            self.files[file_id] = {"name": args["filename"], "length": int(args["length"])}
+            return {
+                "ok": True,
+                "file_id": file_id,
+                "upload_url": f"{self.base_url}/upload/{file_id}",
+            }
+        if method == "files.completeUploadExternal":
+            shared = json.loads(args["files"]) if isinstance(args["files"], str) else args["files"]
+            if any("content" not in self.files.get(f["id"], {}) for f in shared):
+                return {"ok": False, "error": "file_not_found"}
+            for f in shared:
+                self.files[f["id"]]["channel"] = args.get("channel_id", "")
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in shared]}
+        if method == "files.delete":
+            if args["file"] not in self.files:
+                return {"ok": False, "error": "file_not_found"}
+            self.files[args["file"]]["deleted"] = True
+            return {"ok": True}
         return {"ok": False, "error": "unknown_method"}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL `files.getUploadURLExternal` gave: the file's bytes, no token."""
+        self.counts["upload"] += 1
+        found = self.files.get(request.match_info["file"])
+        if found is None:
+            return web.Response(status=404)
+        found["content"] = await request.read()
+        return web.Response(text=f"OK - {len(found['content'])}")
 
     async def _respond(self, request: web.Request) -> web.Response:
         self.counts["respond"] += 1
