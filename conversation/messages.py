@@ -76,6 +76,9 @@ class Tell:
     person: str
     token: str
     confirmed: bool = False
+    escalate: bool = False
+    """With `confirmed`: they agreed it may go to the school's next person if not
+    acknowledged in time (the preview's second Send)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,31 @@ class Act:
     ACTIONS = frozenset({ACKNOWLEDGE, DONE, WALK, RECORD})
 
 
-Input = Start | Choose | Say | Do | Tell | Act
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """An answer to a follow-up the bot started: `topic` is what it is about ("content":
+    whether harmful content came down; "escalation": the warning before a report goes to
+    the school's next person), `answer` an option's code, `token` what the question showed
+    (for an escalation, the report's reference)."""
+
+    topic: str
+    answer: str
+    token: str
+
+    CONTENT = "content"
+    ESCALATION = "escalation"
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A timer firing: the bot's own input, about the user it is run for. `kind` says which
+    timer (see `followups`), `case` the report it is about ("" for none)."""
+
+    kind: str
+    case: str = ""
+
+
+Input = Start | Choose | Say | Do | Tell | Act | Follow | Due
 
 
 # --- replies ------------------------------------------------------------------------
@@ -247,9 +274,31 @@ class Preview:
     report: Report
     send: str
     not_now: str
+    escalate: str = ""
+    """The label of a second Send that also agrees to escalation ("": none is offered)."""
 
 
-Reply = Question | Notice | Plain | Guidance | Offer | Preview | Report
+@dataclass(frozen=True, slots=True)
+class Button:
+    """One button of a `Nudge`: its words, and the input a click on it is."""
+
+    label: str
+    input: Act | Follow
+
+
+@dataclass(frozen=True, slots=True)
+class Nudge:
+    """A message the bot starts itself, later (a reminder, a follow-up question, a warning):
+    a title, a few lines, links where the next step needs them, and its buttons. It says
+    little: the details stay in the messages only the right person sees."""
+
+    title: str
+    text: str
+    buttons: tuple[Button, ...] = ()
+    links: tuple[Resource, ...] = ()
+
+
+Reply = Question | Notice | Plain | Guidance | Offer | Preview | Report | Nudge
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +340,8 @@ class Outcome(StrEnum):
     SENT = "sent"
     STATUS = "status"
     ACTED = "acted"
+    FOLLOWED = "followed"
+    """A timer fired, or a follow-up was answered."""
 
 
 @dataclass(frozen=True, slots=True)

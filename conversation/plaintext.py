@@ -5,7 +5,7 @@ from __future__ import annotations
 from textwrap import indent
 
 from .flow import Resource
-from .messages import Guidance, Notice, Offer, Plain, Preview, Question, Reply, Report
+from .messages import Guidance, Notice, Nudge, Offer, Plain, Preview, Question, Reply, Report
 
 
 def strip_bold(text: str) -> str:
@@ -70,7 +70,18 @@ def offer(o: Offer, mention: str = "[your name]") -> str:
 
 def preview(p: Preview, mention: str = "[your name]") -> str:
     body = indent(report(p.report, mention), "  | ", lambda _: True)
-    return "\n\n".join([strip_bold(p.text), body, f"• {p.send}\n• {p.not_now}"])
+    choices = [p.send, *([p.escalate] if p.escalate else []), p.not_now]
+    return "\n\n".join([strip_bold(p.text), body, "\n".join(f"• {c}" for c in choices)])
+
+
+def nudge(n: Nudge) -> str:
+    """A message the bot starts itself; its buttons as a list (typed words answer them)."""
+    parts = [strip_bold(x) for x in (n.title, n.text) if x]
+    if n.links:
+        parts.append("\n".join(indent(f"• {resource(r)}", "  ") for r in n.links))
+    if n.buttons:
+        parts.append("\n".join(f"• {b.label}" for b in n.buttons))
+    return "\n\n".join(parts)
 
 
 def render(reply: Reply) -> str:
@@ -86,5 +97,7 @@ def render(reply: Reply) -> str:
         return report(reply, "the member of staff")
     if isinstance(reply, Plain):
         return reply.text
+    if isinstance(reply, Nudge):
+        return nudge(reply)
     assert isinstance(reply, Notice)
     return strip_bold(reply.text)

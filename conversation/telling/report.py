@@ -19,7 +19,7 @@ from ..messages import Report, ReportLabels, Task, UserKey
 from ..school import Person
 from ..storage import Case, reference
 from ..views import View
-from .people import handling, told
+from .people import escalated, handling, named, told
 
 WORDING = Path(__file__).with_name("wording.toml")
 
@@ -36,6 +36,17 @@ def name_of(view: View, case: Case) -> str:
     return person.name if person else wording()["record"]["someone"]
 
 
+def next_name(view: View, case: Case) -> str:
+    """The name of the person a report goes (or went) to next."""
+    person = escalated(view.school, case) or named(view.school, case.escalate_to)
+    return person.name if person else wording()["record"]["next"]
+
+
+def actor_name(view: View, case: Case, actor: UserKey) -> str:
+    """Who pressed a report's button: the person told, or the one it was escalated to."""
+    return next_name(view, case) if actor != case.lead else name_of(view, case)
+
+
 def report(
     view: View,
     case: Case | None,
@@ -43,8 +54,10 @@ def report(
     answers: Mapping[str, tuple[str, ...]],
     at: float,
     reporter_name: str = "",
+    escalation: bool = False,
 ) -> Report:
-    """The report as the person told sees it (`case` None: a preview, nothing sent yet)."""
+    """The report as the person told sees it (`case` None: a preview, nothing sent yet);
+    with `escalation`, as the person it went to next sees it."""
     w = wording()["report"]
     checklist = build_guidance(view.flow, handling(answers))
     done = case.done if case else {}
@@ -55,6 +68,8 @@ def report(
     status = []
     if case and case.sent:
         status.append(w["sent"].format(date=when(case.sent)))
+    if case and case.escalated:
+        status.append(w["escalated"].format(name=next_name(view, case), date=when(case.escalated)))
     if case and case.acknowledged:
         status.append(w["acknowledged"].format(date=when(case.acknowledged)))
     else:
@@ -63,7 +78,11 @@ def report(
         case=reference(case, reporter) if case else "",
         reporter=reporter.user,
         heading=w["heading"],
-        text=w["text"].format(reporter="{reporter}", date=when(int(at))),
+        text=w["escalated_text" if escalation else "text"].format(
+            reporter="{reporter}",
+            date=when(int(case.sent if escalation and case else at)),
+            name=name_of(view, case) if case else "",
+        ),
         status=tuple(status),
         guidance=checklist,
         tasks=tasks,
@@ -73,8 +92,9 @@ def report(
     )
 
 
-def report_of(view: View, case: Case, reporter: UserKey) -> Report:
-    return report(view, case, reporter, dict(case.answer_pairs), case.created)
+def report_of(view: View, case: Case, reporter: UserKey, escalation: bool = False) -> Report:
+    answers = dict(case.answer_pairs)
+    return report(view, case, reporter, answers, case.created, escalation=escalation)
 
 
 def withdrawn(view: View, case: Case, reporter: UserKey, now: int) -> Report:
@@ -102,10 +122,25 @@ def record(view: View, case: Case) -> str:
         if case.sent
         else w["sending"].format(name=name)
     )
+    if case.escalate_to:
+        at = when(case.escalate_at) if case.escalate_at else w["later"]
+        lines.append(w["may_escalate"].format(name=next_name(view, case), date=at))
+    for at in case.reminded:
+        lines.append(w["reminded"].format(name=name, date=when(at)))
+    if case.warned:
+        lines.append(w["warned"].format(name=next_name(view, case), date=when(case.warned)))
+    if case.stopped:
+        lines.append(w["stopped"].format(date=when(case.stopped)))
+    if case.escalated:
+        lines.append(w["escalated"].format(name=next_name(view, case), date=when(case.escalated)))
     if case.acknowledged:
         lines.append(w["acknowledged"].format(date=when(case.acknowledged)))
     else:
         lines.append(w["not_acknowledged"])
+    events = w["events"]
+    for code, at in case.events:
+        if code in events:
+            lines.append(events[code].format(date=when(at)))
     lines.append(w["items"])
     for item_id, title in items(view, case):
         at = case.done.get(item_id)
