@@ -81,12 +81,18 @@ class Calendar:
         return _at(day, wall(end // 60, end % 60))
 
     def next_weekly(self, t: int, weekly: Weekly) -> int:
-        """The first time after `t` that is `weekly`'s weekday and time, in UK time."""
+        """The first time after `t` that is `weekly`'s weekday and time, in UK time; when
+        that day is not a working day (a bank holiday, a closure), the next working day's."""
         at = datetime.fromtimestamp(t, ZONE)
         day = at.date() + timedelta(days=(weekly.weekday - at.weekday()) % 7)
         time_of_day = wall(weekly.minute // 60, weekly.minute % 60)
-        found = _at(day, time_of_day)
-        return found if found > t else _at(day + timedelta(days=7), time_of_day)
+        if _at(day, time_of_day) <= t:
+            day += timedelta(days=7)
+        for _ in range(MAX_DAYS):
+            if self.working(day) or day.weekday() >= 5:  # a weekend digest is the school's choice
+                return _at(day, time_of_day)
+            day += timedelta(days=1)
+        return _at(day, time_of_day)
 
 
 def _at(day: date, time_of_day: wall) -> int:
