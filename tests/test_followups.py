@@ -215,6 +215,8 @@ async def test_acknowledge_racing_a_reminder_on_two_workers_in_either_order(
         await Timers(other.store.db).done(claim)
     reminders = nudges(api, LEAD_DM, "case:ack")[1:]
     assert len(reminders) == (0 if first == "acknowledge" else 1)
+    case = await redis.hgetall(f"{prefix}:{{slack:{TEAM}:{alice.id}}}:case")
+    assert (b"r1" in case) is (first == "reminder")  # the record says what happened
     clock.set(MONDAY + 10 * DAY)
     assert [m for m in await members(redis, prefix) if not m.startswith("digest")] == []
 
@@ -277,7 +279,7 @@ async def test_with_consent_she_is_told_first_then_it_goes_to_the_deputy_who_can
 
 
 async def test_she_can_stop_it_and_a_second_click_changes_nothing(
-    alice: SlackUser, api: SlackApi, clock: Clock, ticker: Ticker
+    alice: SlackUser, api: SlackApi, clock: Clock, ticker: Ticker, redis, prefix: str
 ) -> None:
     await send(alice, api, escalate=True)
     await at(clock, ticker, MONDAY + 2 * DAY)
@@ -288,6 +290,10 @@ async def test_she_can_stop_it_and_a_second_click_changes_nothing(
     assert "✓ Don't send it to Dana Deputy" in shown([answered]) and not buttons(answered)
     assert await press(alice, warning, "follow:escalation:stop") == 200
     assert "You stopped it already" in api.posted(alice.dm)[-1].text
+    # A worker had claimed the escalation just before her click: decided when it fires,
+    # from the case as it is then, it sends nothing.
+    escalate = Timer("escalate", alice.key, await _case_id(redis, prefix, alice))
+    await Timers(ticker.runner.store.db).set([(escalate, MONDAY + 3 * DAY)])
     for day in range(3, 12):
         await at(clock, ticker, MONDAY + day * DAY)
     assert api.to(DEPUTY_DM) == []
@@ -417,14 +423,29 @@ async def test_a_worker_killed_holding_a_due_timer_leaves_it_to_fire_once_after_
     await send(alice, api)
     clock.set(MONDAY + DAY)
     dying = Timers(worker(redis, prefix, clock).store.db)
-    (held,) = await dying.claim("slack")  # ... and the worker is killed here
+    await dying.claim("slack")  # ... and the worker is killed here, holding the reminder
     assert await ticker.tick() == 0  # another worker leaves a held timer alone
     assert len(nudges(api, LEAD_DM, "case:ack")) == 1
     assert await at(clock, ticker, MONDAY + DAY + dying.lease) == 1
     assert len(nudges(api, LEAD_DM, "case:ack")) == 2
     assert await at(clock, ticker, MONDAY + DAY + 2 * dying.lease) == 0
-    assert not await dying.done(held)  # the dead worker's claim is no longer its own
     assert len(nudges(api, LEAD_DM, "case:ack")) == 2
+
+
+async def test_a_claim_that_ran_out_cannot_settle_the_timer_another_worker_now_holds(
+    redis, prefix: str, clock: Clock
+) -> None:
+    one, two = (Timers(worker(redis, prefix, clock).store.db) for _ in range(2))
+    timer = Timer("remind1", alice_key(), "c0ffee00")
+    await one.set([(timer, MONDAY)])
+    (held,) = await one.claim("slack")
+    assert await two.claim("slack") == []  # held
+    clock.set(MONDAY + one.lease)
+    (again,) = await two.claim("slack")  # the lease ran out: the other worker has it
+    assert not await one.done(held) and not await one.later(held, MONDAY + DAY)
+    assert not await one.failed(held)
+    assert await two.due_at(timer) == again.lease  # still the other worker's
+    assert await two.done(again) and await two.due_at(timer) is None
 
 
 async def test_a_worker_killed_after_deciding_but_before_delivering_loses_nothing(
@@ -461,6 +482,12 @@ async def test_a_reminder_slack_refuses_is_tried_again_a_few_times_then_dropped(
             assert due == when + delay
             when = due
     assert "timer dropped" in caplog.text and "U0LEAD" not in caplog.text
+
+
+def alice_key():
+    from conversation.messages import UserKey
+
+    return UserKey("slack", TEAM, "UALICE")
 
 
 def _due(timer: Timer):

@@ -115,8 +115,10 @@ class CaseTimers:
         now = self.cases.now()
         changed = await self.cases.change(reporter, case.id, {field: now}, once=f"ack {field}")
         case = changed.case  # type: ignore[assignment]
-        if changed.status is Changed.GONE or case is None or case.acknowledged:
+        if changed.status is Changed.GONE or case is None:
             return NOTHING
+        if changed.status is Changed.ALREADY and case.acknowledged:
+            return NOTHING  # else `r{n}` was set by a claim that died: deliver again
         w = wording()["reminder"]
         ref = reference(case, reporter)
         text = w["text"].format(date=when(case.sent))
@@ -131,8 +133,10 @@ class CaseTimers:
         case = changed.case  # type: ignore[assignment]
         if changed.status is Changed.GONE or case is None:
             return NOTHING
-        if case.acknowledged or case.stopped or case.escalated:
-            return NOTHING
+        if changed.status is Changed.ALREADY and (
+            case.acknowledged or case.stopped or case.escalated
+        ):
+            return NOTHING  # else `warned` was set by a claim that died: deliver again
         w = wording()["warning"]
         nxt = drawn.next_name(view, case)
         text = w["text"].format(
@@ -157,8 +161,10 @@ class CaseTimers:
         case = changed.case  # type: ignore[assignment]
         if changed.status is Changed.GONE or case is None:
             return NOTHING
-        if case.acknowledged or case.stopped or case.escalated_message:
-            return NOTHING  # settled meanwhile, or already delivered
+        if changed.status is Changed.ALREADY and (
+            case.acknowledged or case.stopped or case.escalated_message
+        ):
+            return NOTHING  # settled meanwhile, or delivered already by an earlier claim
         shown = drawn.report_of(view, case, reporter, escalation=True)
 
         async def arrived(where: str | None) -> Turn:
