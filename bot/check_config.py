@@ -128,11 +128,6 @@ def omissions(school: School) -> list[str]:
         lines.append("no [[leads]]: nobody is named as the nominated lead")
     if not school.governors:
         lines.append("no [[governors]]: nobody is named for when the head or lead is affected")
-    if not school.deputies:
-        lines.append(
-            "no [[deputies]]: a report not acknowledged can go only to a governor, where the "
-            "member of staff agrees"
-        )
     everyone = (("leads", school.leads), ("governors", school.governors))
     for kind, people in (*everyone, ("deputies", school.deputies)):
         for i, person in enumerate(people):

@@ -363,3 +363,6 @@ class Turn:
     about: tuple[str, ...] = ()
     """The reports (their references) this turn's messages show: copies that withdrawing
     the report removes."""
+    timed: bool = False
+    """Something is due later for this user (a report sent, a follow-up scheduled): an
+    adapter that needs to know how to reach them outside a request keeps that now."""

@@ -222,8 +222,8 @@ class Runner:
         follow-up's answers in `status` where no report shows them."""
         if turn.outcome is Outcome.FINISHED:
             progress = await self.store.load(user)
-            if progress is not None:
-                await followups.finished(user, progress.answer_map)
+            if progress is not None and await followups.finished(user, progress.answer_map):
+                return replace(turn, timed=True)
         elif turn.outcome is Outcome.DELETED:
             await followups.forget(user)
         elif turn.outcome is Outcome.STATUS:

@@ -182,7 +182,6 @@ class TeamsBot:
 
     async def _turn(self, activity: Activity, inp: Input, silent: bool = False) -> None:
         user = request.user(activity)
-        await self.tenants.remember(user.workspace, activity.service_url, activity.recipient.id)
         personal = request.is_personal(activity)
         chat = activity.conversation.id
         if not personal:
@@ -211,6 +210,8 @@ class TeamsBot:
             request.delivery(activity),
             name if isinstance(name, str) else "",
         )
+        if turn is not None and turn.timed:  # a timer will need to reach this tenant later
+            await self.tenants.remember(user.workspace, activity.service_url, activity.recipient.id)
         if turn is not None and turn.outcome is not Outcome.DUPLICATE and not personal:
             await self._say_in_channel(activity, MOVED_PRIVATE)
 

@@ -3,8 +3,9 @@ message someone when no request is in flight.
 
 A Bot Framework reply goes to the service URL the activity came with, from the bot's id in
 that tenant. Both are the tenant's, not any one person's, so one small hash per tenant keeps
-them (never a user's id or anything they said); it is written when a process first sees a
-tenant, or sees it change, and kept for as long as reports are. The URL is checked against
+them (never a user's id or anything they said). It is written by a turn after which
+something is due (`Turn.timed`: a report sent, a follow-up scheduled), at most once a day
+per process, and kept for as long as reports are. The URL is checked against
 the allowed hosts again before anything is sent to it (`request.check_service_url`).
 """
 
@@ -28,7 +29,7 @@ class Tenants:
         self._written: dict[str, tuple[str, str, float]] = {}
 
     async def remember(self, tenant: str, service_url: str, bot_id: str) -> None:
-        """Best effort, and at most once a day per tenant and process: not a write a turn."""
+        """Best effort, and at most once a day per tenant and process."""
         seen = self._written.get(tenant)
         if seen and seen[:2] == (service_url, bot_id) and time.monotonic() - seen[2] < REFRESH:
             return

@@ -80,8 +80,9 @@ class FollowUps:
 
     # --- around the conversation's turns ------------------------------------------------------
 
-    async def finished(self, user: UserKey, answers: Mapping[str, tuple[str, ...]]) -> None:
-        await self.content.finished(user, dict(answers))
+    async def finished(self, user: UserKey, answers: Mapping[str, tuple[str, ...]]) -> bool:
+        """Whether a follow-up was scheduled for this user."""
+        return await self.content.finished(user, dict(answers))
 
     async def forget(self, user: UserKey) -> None:
         """`delete my data`: the content follow-up and its timer (a report's timers go with

@@ -70,14 +70,16 @@ class ContentCheck:
 
     # --- scheduling ------------------------------------------------------------------------
 
-    async def finished(self, user: UserKey, answers: dict[str, tuple[str, ...]]) -> None:
+    async def finished(self, user: UserKey, answers: dict[str, tuple[str, ...]]) -> bool:
         """The guide finished with harmful content to remove: the first question is due after
-        `platform_check`. One write, and only on this turn; a later finish leaves it be."""
+        `platform_check`. One write, and only on this turn; a later finish leaves it be.
+        Whether anything was scheduled."""
         if not wanted(answers):
-            return
+            return False
         cal = self._calendar(self.views.for_user(user))
         at = cal.deliverable(cal.after(self.checks.db.now(), cal.settings.platform_check))
         await self.timers.set([(_timer(user), at)], only_new=True)
+        return True
 
     async def forget(self, user: UserKey) -> None:
         await self.timers.cancel([_timer(user)])

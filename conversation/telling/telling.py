@@ -262,6 +262,7 @@ class Telling:
             (),
             answered=Answered(self.words["preview"]["title"], sent_word),
             deliveries=(Deliver(lead, shown, then=sent),),
+            timed=self.plans is not None,
         )
 
     async def _sent(
