@@ -498,3 +498,18 @@ def _due(timer: Timer):
 
 async def _case_id(redis, prefix: str, user: SlackUser) -> str:
     return (await redis.hget(f"{prefix}:{{slack:{TEAM}:{user.id}}}:case", "id")).decode()
+
+
+# --- what timers cost a turn -----------------------------------------------------------------
+
+
+async def test_timers_cost_a_turn_nothing_but_one_write_when_a_guide_finishes_with_content(
+    redis_url: str,
+) -> None:
+    from bench.timers import runner_turns
+
+    on = await runner_turns(redis_url, 30, followups=True)
+    off = await runner_turns(redis_url, 30, followups=False)
+    extra = on.extra["round_trips"] - off.extra["round_trips"]
+    assert on.turns == off.turns and on.extra["guides_finished_with_content"] > 0
+    assert extra == on.extra["guides_finished_with_content"]
