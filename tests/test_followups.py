@@ -381,7 +381,9 @@ async def test_removed_marks_the_report_s_content_step_done_in_lee_s_copy(
     record = api.posted(alice.dm)[-2].text
     assert "Follow-up after reporting the content: removed, 4 March 2026, 10:00" in record
     assert "Removing harmful content: done 4 March 2026, 10:00" in record
-    assert report.response["ts"]
+    lee_copy = api.updates(LEAD_DM)[-1]  # ticked in Lee's copy too
+    assert lee_copy.args["ts"] == report.response["ts"]
+    assert "Done: 4 March 2026, 10:00" in shown([lee_copy])
 
 
 # --- everything cancelled with the data ---------------------------------------------------------
@@ -400,6 +402,29 @@ async def test_delete_my_data_cancels_every_timer_of_the_report_and_the_follow_u
         await at(clock, ticker, MONDAY + day * DAY)
     assert (len(api.posted(LEAD_DM)), len(api.posted(alice.dm))) == before
     assert api.to(DEPUTY_DM) == []
+
+
+async def test_withdrawing_an_escalated_report_removes_it_from_the_deputy_s_chat_too(
+    alice: SlackUser, dana: SlackUser, api: SlackApi, clock: Clock, ticker: Ticker
+) -> None:
+    await send(alice, api, escalate=True)
+    await at(clock, ticker, MONDAY + 3 * DAY)
+    (escalated,) = api.posted(DEPUTY_DM)
+    assert await alice.say("delete my data") == 200
+    (gone,) = [u for u in api.updates(DEPUTY_DM) if u.args["ts"] == escalated.response["ts"]]
+    assert "has withdrawn this report" in gone.text and not buttons(gone)
+    assert await press(dana, escalated, "case:ack") == 200
+    assert "isn't available to you" in api.posted(DEPUTY_DM)[-1].text
+
+
+async def test_a_button_this_bot_never_drew_changes_nothing(
+    alice: SlackUser, api: SlackApi
+) -> None:
+    await alice.walk(CONTENT)
+    question = alice.question()
+    forged = {"action_id": "follow:weather:sunny", "value": "x", "type": "button"}
+    assert await alice.act(alice.action_payload(question, forged)) == 200
+    assert "nothing was changed" in api.posted(alice.dm)[-1].text
 
 
 async def test_uninstalling_removes_every_timer_of_the_workspace(

@@ -8,6 +8,7 @@ import contextlib
 import io
 import tomllib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -236,6 +237,15 @@ def test_a_malformed_clock_stops_start_up_with_one_line_naming_the_key(
         )
     message = str(raised.value)
     assert message.startswith("oak.toml: school.") and says in message and "\n" not in message
+
+
+def test_the_example_file_s_commented_clock_reads_as_the_defaults() -> None:
+    example = (Path(__file__).resolve().parents[1] / "school.example.toml").read_text()
+    block = example[example.index("# [school.follow_up]") :].split("\n\n")[0]
+    lines = [line.removeprefix("# ") for line in block.splitlines()]
+    raw = tomllib.loads("[school]\nname = 'Oak'\n" + "\n".join(lines))
+    (parsed,) = school.parse(raw, "school.example.toml").all()
+    assert parsed.follow_up == FollowUp(closed=closures(["2026-12-21..2027-01-04"]))
 
 
 def test_check_config_shows_the_clock() -> None:

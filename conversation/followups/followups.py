@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..messages import Due, Follow, Notice, Outcome, Reply, Turn, UserKey
-from ..storage import Case, Cases, Checks, Store, Timer, Timers
+from ..storage import Case, Checks, Store, Timer, Timers
 from ..telling import Telling
 from ..typed import normalise
 from ..views import Views
@@ -41,10 +41,9 @@ class FollowUps:
         self.timers = timers
         self.views = views
         self.calendars = Calendars()
-        cases: Cases | None = telling.cases if telling else None
-        self.content = ContentCheck(checks, store, cases, timers, views, self.calendars)
+        self.content = ContentCheck(checks, store, telling, timers, views, self.calendars)
         self.cases = CaseTimers(telling, timers, views, self.calendars) if telling else None
-        if telling is not None:
+        if telling is not None:  # telling, below, knows this layer only as its `Plans`
             telling.plans = self
 
     # --- the runner's inputs ---------------------------------------------------------------
@@ -55,7 +54,7 @@ class FollowUps:
                 return await self.content.answer(user, inp)
             if inp.topic == Follow.ESCALATION and self.cases:
                 return await self.cases.stop(user, inp)
-            return Turn(Outcome.STALE, ())
+            return self.content.stale()
         if inp.kind == kinds.CHECK:
             return await self.content.ask(user)
         if self.cases is None:

@@ -23,9 +23,21 @@ import secrets
 
 from ..dates import when
 from ..flow import Resource
-from ..messages import Answered, Button, Follow, Notice, Nudge, Outcome, Reply, Turn, UserKey
-from ..storage import Asked, Cases, Check, Checks, Store, Timer, Timers
+from ..messages import (
+    Answered,
+    Button,
+    Deliver,
+    Follow,
+    Notice,
+    Nudge,
+    Outcome,
+    Reply,
+    Turn,
+    UserKey,
+)
+from ..storage import Asked, Changed, Check, Checks, Store, Timer, Timers
 from ..storage.cases import DONE
+from ..telling import Telling
 from ..views import View, Views
 from .calendar import Calendar, Calendars
 from .kinds import CHECK
@@ -53,14 +65,15 @@ class ContentCheck:
         self,
         checks: Checks,
         store: Store,
-        cases: Cases | None,
+        telling: Telling | None,
         timers: Timers,
         views: Views,
         calendars: Calendars,
     ) -> None:
         self.checks = checks
         self.store = store
-        self.cases = cases
+        self.telling = telling
+        self.cases = telling.cases if telling else None
         self.timers = timers
         self.views = views
         self.calendars = calendars
@@ -109,10 +122,15 @@ class ContentCheck:
 
     # --- answering -------------------------------------------------------------------------
 
+    @staticmethod
+    def stale() -> Turn:
+        """A follow-up button that is spent, or that this bot never drew: nothing changes."""
+        return Turn(Outcome.STALE, (Notice(wording()["content"]["after"]["stale"]),))
+
     async def answer(self, user: UserKey, inp: Follow) -> Turn:
         w = wording()["content"]
         if inp.answer not in ANSWERS:
-            return _stale()
+            return self.stale()
         now = self.checks.db.now()
         before = await self.checks.get(user)
         stage = before.stage if before else 1
@@ -125,7 +143,7 @@ class ContentCheck:
             values = {"stage": 2} if stage == 1 else {"over": now}
         applied, check = await self.checks.answer(user, inp.token, inp.answer, values)
         if not applied or check is None:
-            return _stale()
+            return self.stale()
         view = self.views.for_user(user)
         progress = await self.store.read(user)
         role = progress.answer_map.get("role", ("affected",))[0] if progress else "affected"
@@ -134,10 +152,10 @@ class ContentCheck:
         text = worded(w["after"][said], role)
         text = text.format(date=when(now), at=when(at) if at else "", after=str(after))
         links = _links(view, NEXT_STEPS.get(said, ()))
-        await self._record(user, stage, inp.answer, now)
+        refreshed = await self._record(user, view, stage, inp.answer, now)
         shown: Reply = Nudge("", text, (), links) if links else Notice(text)
-        chose = Answered(w["title"], (w[inp.answer],))
-        return Turn(Outcome.FOLLOWED, (shown,), answered=chose if inp.token else None)
+        chose = Answered(w["title"], (w[inp.answer],)) if inp.token else None
+        return Turn(Outcome.FOLLOWED, (shown,), answered=chose, deliveries=refreshed)
 
     async def _next(
         self, user: UserKey, view: View, code: str, stage: int, now: int
@@ -155,15 +173,24 @@ class ContentCheck:
         await self.timers.set([(_timer(user), at)])
         return (f"not_yet_{stage}" if code == "not_yet" else code), at
 
-    async def _record(self, user: UserKey, stage: int, code: str, now: int) -> None:
+    async def _record(
+        self, user: UserKey, view: View, stage: int, code: str, now: int
+    ) -> tuple[Deliver, ...]:
         """Into the member of staff's report, if they sent one: the answer, with its time,
-        and "removed" as the checklist's content step done."""
-        if self.cases is None or (case := await self.cases.get(user)) is None:
-            return
+        and "removed" as the checklist's content step done, drawn again in the copies of
+        whoever holds it."""
+        if self.telling is None or self.cases is None:
+            return ()
+        if (case := await self.cases.get(user)) is None:
+            return ()
         await self.cases.note(user, case.id, f"content.{stage}.{code}")
-        if code == "removed":
-            field = DONE + CONTENT_STEP
-            await self.cases.change(user, case.id, {field: now}, once=field)
+        if code != "removed":
+            return ()
+        field = DONE + CONTENT_STEP
+        changed = await self.cases.change(user, case.id, {field: now}, once=field)
+        if changed.status is not Changed.APPLIED or changed.case is None:
+            return ()
+        return self.telling.refreshed(view, user, changed.case) if changed.case.message else ()
 
     # --- typed answers, status ---------------------------------------------------------------
 
@@ -198,7 +225,3 @@ def _timer(user: UserKey) -> Timer:
 
 def _links(view: View, ids: tuple[str, ...]) -> tuple[Resource, ...]:
     return tuple(view.flow.resources[i] for i in ids if i in view.flow.resources)
-
-
-def _stale() -> Turn:
-    return Turn(Outcome.STALE, (Notice(wording()["content"]["after"]["stale"]),))
