@@ -7,6 +7,7 @@ adapter against the smallest bot on the same framework. Nothing here fails on ti
 | module | what it measures or holds |
 | --- | --- |
 | `engine_floor` | the engine's turn against a bare GET+SET on the same Redis client |
+| `timers` | the runner's turn with the follow-ups on against off: what timers cost a turn |
 | `http_runs` | a real `serve` process against the floor bots, driven by the same users |
 | `floor_bots` | the smallest Bolt and botbuilder bots, run as processes of their own |
 | `startup` | process start to `/readyz` answering 200 |
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from bot import local_redis
 
-from . import engine_floor, http_runs
+from . import engine_floor, http_runs, timers
 from .results import print_table, ratio
 from .startup import startup_seconds
 
@@ -35,6 +36,9 @@ def run(users: int, out_file: Path, quick: bool) -> int:
         engine, floor = asyncio.run(engine_floor.engine_turns(url, users, rounds=1 if quick else 5))
         rows = [engine.row(), floor.row()]
         ratios = {"engine turn / GET+SET floor": ratio(engine, floor)}
+        with_timers, without = asyncio.run(timers.timer_cost(url, users))
+        rows += [with_timers.row(), without.row()]
+        ratios["follow-ups on / off"] = ratio(with_timers, without)
         for ours, minimal in http_runs.run(url, users, quick):
             rows += [ours.row(), minimal.row()]
             ratios[f"{ours.name} / {minimal.name}"] = ratio(ours, minimal)

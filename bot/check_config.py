@@ -35,6 +35,9 @@ def report(schools: Schools, only: str | None, out: TextIO) -> None:
         out.write("  What its staff see that the generic flowchart wording does not say:\n")
         for line in differences(generic, apply(generic, school)):
             out.write(f"    {line}\n")
+        out.write("  Follow-ups ([follow_up]; UK time):\n")
+        for line in school.follow_up.lines():
+            out.write(f"    {line}\n")
         warnings = omissions(school)
         if warnings:
             out.write("  Probably forgotten:\n")
@@ -125,7 +128,8 @@ def omissions(school: School) -> list[str]:
         lines.append("no [[leads]]: nobody is named as the nominated lead")
     if not school.governors:
         lines.append("no [[governors]]: nobody is named for when the head or lead is affected")
-    for kind, people in (("leads", school.leads), ("governors", school.governors)):
+    everyone = (("leads", school.leads), ("governors", school.governors))
+    for kind, people in (*everyone, ("deputies", school.deputies)):
         for i, person in enumerate(people):
             if not person.on_a_platform:
                 lines.append(

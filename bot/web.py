@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from conversation.runner import Runner
 from conversation.storage import writable
+from conversation.ticker import Ticker
 
 from . import connections
 from .config import Settings
@@ -23,7 +25,9 @@ MAX_BODY = 256 * 1024
 RUNNER = web.AppKey("runner", Runner)
 
 
-def create_app(settings: Settings, runner: Runner) -> web.Application:
+def create_app(settings: Settings, runner: Runner, keep_time: bool = False) -> web.Application:
+    """The web app; with `keep_time`, its ticker firing timers too (`serve`; tests step a
+    `Ticker` of their own instead)."""
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[
@@ -52,7 +56,18 @@ def create_app(settings: Settings, runner: Runner) -> web.Application:
         # With no app id the Bot Framework SDK would accept anyone's activities and reply
         # to any serviceUrl they name; refuse everything instead.
         app.router.add_post("/api/messages", _unauthorised)
+    if keep_time and runner.followups is not None and runner.outboxes:
+        # After the adapters' own start-up (their HTTP sessions), and stopped before it.
+        app.cleanup_ctx.append(_keeping_time)
     return app
+
+
+async def _keeping_time(app: web.Application) -> AsyncIterator[None]:
+    """Every worker keeps time: its ticker fires the timers that fall due (see `Ticker`)."""
+    ticker = Ticker(app[RUNNER])
+    ticker.start()
+    yield
+    await ticker.stop()
 
 
 @web.middleware
@@ -99,7 +114,7 @@ async def serve(
     The listener is ours rather than a `TCPSite`, so that it can hand new connections past the
     cap a refusal instead of aiohttp's handler, and answer a request that is not HTTP without
     quoting it (`connections.Bounded`, `connections.Quiet`)."""
-    runner = web.AppRunner(create_app(settings, turns), shutdown_timeout=10)
+    runner = web.AppRunner(create_app(settings, turns, keep_time=True), shutdown_timeout=10)
     await runner.setup()
     assert runner.server is not None
     limit = connections.cap(settings.http.max_connections)

@@ -79,6 +79,9 @@ class Tell:
     person: str
     token: str
     confirmed: bool = False
+    escalate: bool = False
+    """With `confirmed`: they agreed it may go to the school's next person if not
+    acknowledged in time (the preview's second Send)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +110,31 @@ class Overview:
     """The person asks to see the reports they hold (Slack's Home tab, Teams' `reports`)."""
 
 
-Input = Start | Choose | Say | Do | Tell | Act | Overview
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """An answer to a follow-up the bot started: `topic` is what it is about ("content":
+    whether harmful content came down; "escalation": the warning before a report goes to
+    the school's next person), `answer` an option's code, `token` what the question showed
+    (for an escalation, the report's reference)."""
+
+    topic: str
+    answer: str
+    token: str
+
+    CONTENT = "content"
+    ESCALATION = "escalation"
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A timer firing: the bot's own input, about the user it is run for. `kind` says which
+    timer (see `followups`), `case` the report it is about ("" for none)."""
+
+    kind: str
+    case: str = ""
+
+
+Input = Start | Choose | Say | Do | Tell | Act | Overview | Follow | Due
 
 
 # --- replies ------------------------------------------------------------------------
@@ -260,6 +287,8 @@ class Preview:
     report: Report
     send: str
     not_now: str
+    escalate: str = ""
+    """The label of a second Send that also agrees to escalation ("": none is offered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +333,29 @@ class RecordFile:
         return self.text if fmt == "txt" else self.csv
 
 
-Reply = Question | Notice | Plain | Guidance | Offer | Preview | Report | Reports | RecordFile
+@dataclass(frozen=True, slots=True)
+class Button:
+    """One button of a `Nudge`: its words, and the input a click on it is."""
+
+    label: str
+    input: Act | Follow
+
+
+@dataclass(frozen=True, slots=True)
+class Nudge:
+    """A message the bot starts itself, later (a reminder, a follow-up question, a warning):
+    a title, a few lines, links where the next step needs them, and its buttons. It says
+    little: the details stay in the messages only the right person sees."""
+
+    title: str
+    text: str
+    buttons: tuple[Button, ...] = ()
+    links: tuple[Resource, ...] = ()
+
+
+Reply = (
+    Question | Notice | Plain | Guidance | Offer | Preview | Report | Reports | RecordFile | Nudge
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +399,8 @@ class Outcome(StrEnum):
     ACTED = "acted"
     OVERVIEW = "overview"
     REFERENCE = "reference"
+    FOLLOWED = "followed"
+    """A timer fired, or a follow-up was answered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,3 +422,6 @@ class Turn:
     about: tuple[str, ...] = ()
     """The reports (their references) this turn's messages show: copies that withdrawing
     the report removes."""
+    timed: bool = False
+    """Something is due later for this user (a report sent, a follow-up scheduled): an
+    adapter that needs to know how to reach them outside a request keeps that now."""

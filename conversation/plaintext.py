@@ -8,6 +8,7 @@ from .flow import Resource
 from .messages import (
     Guidance,
     Notice,
+    Nudge,
     Offer,
     Plain,
     Preview,
@@ -81,7 +82,18 @@ def offer(o: Offer, mention: str = "[your name]") -> str:
 
 def preview(p: Preview, mention: str = "[your name]") -> str:
     body = indent(report(p.report, mention), "  | ", lambda _: True)
-    return "\n\n".join([strip_bold(p.text), body, f"• {p.send}\n• {p.not_now}"])
+    choices = [p.send, *([p.escalate] if p.escalate else []), p.not_now]
+    return "\n\n".join([strip_bold(p.text), body, "\n".join(f"• {c}" for c in choices)])
+
+
+def nudge(n: Nudge) -> str:
+    """A message the bot starts itself; its buttons as a list (typed words answer them)."""
+    parts = [strip_bold(x) for x in (n.title, n.text) if x]
+    if n.links:
+        parts.append("\n".join(indent(f"• {resource(r)}", "  ") for r in n.links))
+    if n.buttons:
+        parts.append("\n".join(f"• {b.label}" for b in n.buttons))
+    return "\n\n".join(parts)
 
 
 def reports(r: Reports, mention: str = "a member of staff") -> str:
@@ -113,5 +125,7 @@ def render(reply: Reply) -> str:
         return reply.text
     if isinstance(reply, Plain):
         return reply.text
+    if isinstance(reply, Nudge):
+        return nudge(reply)
     assert isinstance(reply, Notice)
     return strip_bold(reply.text)

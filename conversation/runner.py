@@ -24,11 +24,14 @@ from redis.asyncio import Redis
 from .engine import Busy, Engine, Said
 from .flow import Flow
 from .flow import load as load_flow
+from .followups import FollowUps
 from .messages import (
     Act,
     Answered,
     Closed,
     Deliver,
+    Due,
+    Follow,
     Input,
     Notice,
     Outcome,
@@ -44,7 +47,18 @@ from .messages import (
     UserKey,
 )
 from .school import NO_SCHOOLS, Schools
-from .storage import Cases, Cipher, Db, Keys, Statistics, Store, StoreUnavailable
+from .storage import (
+    Cases,
+    Checks,
+    Cipher,
+    Db,
+    Keys,
+    Statistics,
+    Store,
+    StoreUnavailable,
+    Timer,
+    Timers,
+)
 from .storage.keys import PREFIX
 from .telling import Telling, Walk, wording
 from .views import Views
@@ -84,17 +98,27 @@ class Outbox(Protocol):
         ...
 
 
+OutboxFor = Callable[[UserKey], Awaitable["Outbox | None"]]
+"""An outbox for a user when no request is in flight (a timer firing): each platform's
+adapter registers one at start-up (`Runner.outboxes`); None where the user cannot be
+reached now (the app uninstalled, say)."""
+
+
 class Runner:
     def __init__(
         self,
         engine: Engine,
         telling: Telling | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        followups: FollowUps | None = None,
     ) -> None:
         self.engine = engine
         self.telling = telling
+        self.followups = followups
         self.store = engine.store
         self.views = engine.views
+        self.outboxes: dict[str, OutboxFor] = {}
+        """By platform: how to reach a user outside a request. Filled by the adapters."""
         self._sleep = sleep
         self._later: set[asyncio.Task] = set()
 
@@ -120,13 +144,27 @@ class Runner:
             await self.deliver(user, turn.deliveries, outbox)
         return turn
 
+    async def fire(self, timer: Timer) -> bool:
+        """A timer firing: the same path as any input (decided, shown, delivered), about the
+        user it names, through an outbox for them. False when they cannot be reached now;
+        storage or a platform failing raises, and the timer is tried again."""
+        factory = self.outboxes.get(timer.user.platform)
+        outbox = await factory(timer.user) if factory else None
+        if outbox is None:
+            return False
+        turn, _ = await self.decide(timer.user, Due(timer.kind, timer.case), None, "")
+        await self.show(timer.user, turn, outbox)
+        await self.deliver(timer.user, turn.deliveries, outbox)
+        return True
+
     # --- routing: the conversation, or a report ---------------------------------------------
 
     async def decide(
         self, user: UserKey, inp: Input, delivery: str | None, name: str
     ) -> tuple[Turn, bool]:
-        """The turn, and whether it was telling's (a report's) rather than the conversation's."""
-        telling = self.telling
+        """The turn, and whether it was telling's or the follow-ups' rather than the
+        conversation's."""
+        telling, followups = self.telling, self.followups
         if telling and isinstance(inp, Say) and telling.may_answer_preview(inp.text):
             inp = await telling.typed(user, inp.text) or inp
         if isinstance(inp, Overview):
@@ -134,6 +172,16 @@ class Runner:
             turn = await telling.overview(user) if telling else _no_reports()
             self.engine.log(user, turn, started)
             return turn, True
+        if followups and isinstance(inp, Say) and followups.may_answer(inp.text):
+            inp = await followups.typed(user, inp.text) or inp
+        if isinstance(inp, Due | Follow):
+            started = time.perf_counter()
+            if followups is None:  # no follow-ups here: the button says where the user is
+                inp = Start()
+            else:
+                turn = await followups.handle(user, inp)
+                self.engine.log(user, turn, started)
+                return turn, True
         if isinstance(inp, Tell | Act):
             started = time.perf_counter()
             if telling is None:  # no reports here: the button says where the user is
@@ -143,10 +191,13 @@ class Runner:
                 self.engine.log(user, turn, started)
                 return turn, True
         turn = await self.engine.handle(user, inp, delivery)  # type: ignore[arg-type]
-        if telling and turn.outcome is not Outcome.DUPLICATE:
-            turn = await self._after(user, turn, telling, inp)
-        elif turn.outcome is Outcome.REFERENCE:
-            turn = replace(turn, replies=(Notice(wording()["references"]["nowhere"]),))
+        if turn.outcome is not Outcome.DUPLICATE:
+            if telling:
+                turn = await self._after(user, turn, telling, inp)
+            elif turn.outcome is Outcome.REFERENCE:
+                turn = replace(turn, replies=(Notice(wording()["references"]["nowhere"]),))
+            if followups:
+                turn = await self._followed(user, inp, turn, followups)
         return turn, False
 
     async def _report(self, user: UserKey, inp: Tell | Act, name: str) -> Turn:
@@ -192,6 +243,31 @@ class Runner:
                     deliveries=withdrawn.deliveries,
                 )
         return turn
+
+    async def _followed(self, user: UserKey, inp: Input, turn: Turn, followups: FollowUps) -> Turn:
+        """What follow-ups add to a conversation's turn: the content follow-up scheduled when
+        the guide finishes, forgotten with `delete my data`; what is due, on Start; and the
+        follow-up's answers in `status` where no report shows them."""
+        if turn.outcome is Outcome.FINISHED:
+            progress = await self.store.load(user)
+            if progress is not None and await followups.finished(user, progress.answer_map):
+                return replace(turn, timed=True)
+        elif turn.outcome is Outcome.DELETED:
+            await followups.forget(user)
+        elif turn.outcome is Outcome.STATUS:
+            shown = await followups.status(user)
+            if shown is not None and not await self._told(user):
+                replies = list(turn.replies)  # before the question asked again below status
+                at = next((i for i, r in enumerate(replies) if isinstance(r, Question)), None)
+                replies.insert(len(replies) if at is None else at, shown)
+                return replace(turn, replies=tuple(replies))
+        elif isinstance(inp, Start) and (due := await followups.on_start(user)):
+            return replace(turn, replies=(*turn.replies, *due))
+        return turn
+
+    async def _told(self, user: UserKey) -> bool:
+        """Whether the user sent a report (whose record shows the follow-up's answers)."""
+        return bool(self.telling and await self.telling.cases.get(user))
 
     # --- showing: one live question ---------------------------------------------------------
 
@@ -289,10 +365,11 @@ def build(
     telling: bool = True,
     flow: Flow | None = None,
     cipher: Cipher | None = None,
+    followups: bool = True,
 ) -> Runner:
-    """The whole conversation on one Redis client: views, stores, engine, telling, runner.
-    `cipher` seals reference numbers: the deployment's key (see `bot.secrets`); without one,
-    a key of this process alone (tests)."""
+    """The whole conversation on one Redis client: views, stores, engine, telling, follow-ups,
+    runner. `cipher` seals reference numbers: the deployment's key (see `bot.secrets`);
+    without one, a key of this process alone (tests)."""
     db = Db(redis, Keys(prefix), clock)
     views = Views(flow or load_flow(), schools, ttl_days)
     store = Store(db, ttl_seconds=ttl_days * 86_400, replica_wait_ms=replica_wait_ms)
@@ -301,7 +378,11 @@ def build(
     if telling:
         cases = Cases(db, case_ttl_days * 86_400)
         told = Telling(cases, store, views, cipher, Statistics(db))
-    return Runner(engine, told)
+    later = None
+    if followups:
+        checks = Checks(db, case_ttl_days * 86_400)
+        later = FollowUps(store, checks, Timers(db), views, told)
+    return Runner(engine, told, followups=later)
 
 
 def _no_reports() -> Turn:

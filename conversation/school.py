@@ -21,6 +21,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
+from . import timing
+from .timing import FollowUp
+
 POLICIES = (
     "staff_code_of_conduct",
     "behaviour_policy",
@@ -116,9 +119,13 @@ class School:
     """Policy key (one of POLICIES) to the school's own https:// copy."""
     leads: tuple[Person, ...] = ()
     governors: tuple[Person, ...] = ()
+    deputies: tuple[Person, ...] = ()
+    """Who a report not acknowledged goes to next, where the member of staff agreed."""
     also: tuple[str, ...] = ()
     """Other workspace or tenant ids served by this same school."""
     summary: Summary = Summary()
+    follow_up: FollowUp = timing.DEFAULT
+    """The school's clock: reminders, escalation, follow-ups, quiet hours, closures."""
 
     def who_leads(self, head_or_lead_affected: bool) -> tuple[Person, ...]:
         """Whom the flowchart says manages the case: the nominated lead(s), or a governor
@@ -230,7 +237,17 @@ class _At:
 
 def _school(at: _At, raw: Any, sid: str) -> School:
     raw = at.table(raw)
-    allowed = {"name", "eap", "union", "policies", "leads", "governors", "summary"}
+    allowed = {
+        "name",
+        "eap",
+        "union",
+        "policies",
+        "leads",
+        "governors",
+        "deputies",
+        "summary",
+        "follow_up",
+    }
     allowed |= {"also"} if sid else set()
     at.keys(raw, allowed, required=("name",))
     governors = _people(at.into("governors"), raw.get("governors", []))
@@ -242,8 +259,10 @@ def _school(at: _At, raw: Any, sid: str) -> School:
         policies=_policies(at.into("policies"), raw.get("policies", {})),
         leads=_people(at.into("leads"), raw.get("leads", [])),
         governors=governors,
+        deputies=_people(at.into("deputies"), raw.get("deputies", [])),
         also=_also(at.into("also"), raw.get("also", [])),
         summary=_summary(at.into("summary"), raw.get("summary", {}), governors),
+        follow_up=_follow_up(at.into("follow_up"), raw.get("follow_up", {})),
     )
 
 
@@ -271,6 +290,30 @@ def _summary(at: _At, raw: Any, governors: tuple[Person, ...]) -> Summary:
             here.fail("must be the term's last day, a date such as 2026-12-18")
         ends[name] = day
     return Summary(governor, keep, ends)
+
+
+_CLOCK = {
+    "lead_reminder": timing.duration,
+    "escalate_after": timing.duration,
+    "platform_check": timing.duration,
+    "report_harmful_content": timing.duration,
+    "digest": timing.weekly,
+    "quiet_hours": timing.quiet_hours,
+    "closed": timing.closures,
+}
+"""`[follow_up]`'s keys, each with its reader (see `timing`)."""
+
+
+def _follow_up(at: _At, raw: Any) -> FollowUp:
+    raw = at.table(raw)
+    at.keys(raw, set(_CLOCK))
+    values = {}
+    for key, value in raw.items():
+        try:
+            values[key] = _CLOCK[key](value)
+        except ValueError as exc:
+            at.into(key).fail(str(exc))
+    return FollowUp(**values)
 
 
 def _eap(at: _At, raw: Any) -> Eap:

@@ -501,7 +501,7 @@ async def test_rotating_the_key_as_the_readme_says_every_worker_reads_every_inst
     tokens: dict[str, str] = {}
     for moment, (one, two) in enumerate(ROTATION):
         apps = [
-            create_app(oauth_settings(api, *keys), e)
+            create_app(oauth_settings(api, *keys), Runner(e))
             for keys, e in ((one, engine), (two, new_engine()))
         ]
         async with (

@@ -330,7 +330,9 @@ async def test_with_no_tenant_list_the_start_up_says_every_tenant_is_served(
     create_app(Settings(teams=production(keys, entra)), Runner(engine))
     assert "teams serves every tenant" in caplog.text
     caplog.clear()
-    create_app(Settings(teams=production(keys, entra, allowed_tenants=frozenset({TENANT}))), engine)
+    create_app(
+        Settings(teams=production(keys, entra, allowed_tenants=frozenset({TENANT}))), Runner(engine)
+    )
     assert "teams serves every tenant" not in caplog.text
 
 

@@ -31,7 +31,7 @@ from conversation.messages import Input, Overview, Say, Start, UserKey
 from conversation.runner import Runner
 
 from .install import Install
-from .outbox import HomeOutbox, SlackOutbox, dm_of
+from .outbox import API_ERRORS, HomeOutbox, SlackOutbox, dm_of
 from .request import clicked, from_home, to_bolt_request, user
 from .settings import SlackSettings
 from .uninstall import Uninstall
@@ -54,6 +54,7 @@ BOT: web.AppKey[SlackBot] = web.AppKey("slack_bot")
 def attach(app: web.Application, runner: Runner, settings: SlackSettings) -> None:
     bot = SlackBot(runner, settings)
     app[BOT] = bot
+    runner.outboxes["slack"] = bot.outbox_for  # timers reach people outside any request
     app.router.add_post("/slack/events", bot.receive)
     if bot.install is not None:
         bot.install.attach(app)
@@ -111,6 +112,21 @@ class SlackBot:
             timeout=self.client.timeout,
             session=self.client.session,
         )
+
+    async def outbox_for(self, who: UserKey) -> SlackOutbox | None:
+        """An outbox for `who`'s DM outside any request (a timer firing), with their
+        workspace's token from the installation store; None if the app is not installed
+        there any more, or Slack would not open the DM (they left, say)."""
+        grid = who.workspace.startswith("E")  # Grid users are kept under the organisation
+        team, enterprise = ("", who.workspace) if grid else (who.workspace, None)
+        try:
+            client = await self.client_for(team, enterprise)
+            if client is None:
+                return None
+            return SlackOutbox(client, who, await dm_of(client, who.user))
+        except API_ERRORS as exc:
+            log.warning("slack outbox unavailable", extra={"error": type(exc).__name__})
+            return None
 
     async def running(self, app: web.Application) -> AsyncIterator[None]:
         """One HTTP session for every Web API call; on shutdown, turns in flight finish

@@ -28,7 +28,9 @@ from conversation.messages import (
     Act,
     Answered,
     Closed,
+    Follow,
     Guidance,
+    Nudge,
     Offer,
     Plain,
     Preview,
@@ -49,7 +51,11 @@ TELL = "tell:"
 """Prefix of an offer's buttons: the person's choice id follows; the value is the token."""
 SEND = "tell-send"
 """The preview's Send: its value is `token|person`."""
+SEND_ESCALATE = "tell-send-esc"
+"""The preview's second Send, which also agrees to escalation: its value is `token|person`."""
 NOT_NOW = "tell-not-now"
+FOLLOW = "follow:"
+"""Prefix of a follow-up's buttons: `follow:<topic>:<answer>`; the value is its token."""
 CASE = "case:"
 """Prefix of the report's buttons: `case:ack`, `case:done:<item>`, `case:walk`,
 `case:record`; the value is the report's reference."""
@@ -77,6 +83,8 @@ def render(shown: Reply | Answered | Closed) -> tuple[str, list[dict[str, Any]]]
         # A NUL holds the mention's place while the rest is escaped: no text can hold one.
         text = escape(plaintext.report(shown, "\0")).replace("\0", mention(shown))
         return text, report_blocks(shown)
+    if isinstance(shown, Nudge):
+        return escape(plaintext.nudge(shown)), nudge_blocks(shown)
     if isinstance(shown, Plain):
         parts = _parts(shown.text)
         return escape(shown.text), _dicts([_section(_mrkdwn(part)) for part in parts])
@@ -176,16 +184,34 @@ def offer_blocks(o: Offer) -> list[dict[str, Any]]:
 
 
 def preview_blocks(p: Preview) -> list[dict[str, Any]]:
-    intro = _dicts([_section(_mrkdwn(p.text)), DividerBlock()])
-    buttons = ActionsBlock(
-        elements=[
-            ButtonElement(
-                text=p.send, action_id=SEND, value=f"{p.token}|{p.person}", style="primary"
-            ),
-            ButtonElement(text=p.not_now, action_id=NOT_NOW, value=p.token),
-        ]
-    )
+    intro = _dicts([_section(_mrkdwn(part)) for part in p.text.split("\n\n")] + [DividerBlock()])
+    value = f"{p.token}|{p.person}"
+    elements = [ButtonElement(text=p.send, action_id=SEND, value=value, style="primary")]
+    if p.escalate:
+        elements.append(ButtonElement(text=p.escalate, action_id=SEND_ESCALATE, value=value))
+    elements.append(ButtonElement(text=p.not_now, action_id=NOT_NOW, value=p.token))
+    buttons = ActionsBlock(elements=elements)
     return [*intro, *report_blocks(p.report), *_dicts([DividerBlock(), buttons])]
+
+
+def nudge_blocks(n: Nudge) -> list[dict[str, Any]]:
+    """A message the bot starts itself: its title and text, links, and its buttons (a
+    report's, or a follow-up's)."""
+    head = f"*{_mrkdwn(n.title)}*\n\n" if n.title else ""
+    shown: list[Block] = [_section(head + _mrkdwn(n.text))]
+    if n.links:
+        shown.append(_section(_links(n.links)))
+    if n.buttons:
+        elements = []
+        for b in n.buttons:
+            if isinstance(b.input, Follow):
+                action_id, value = f"{FOLLOW}{b.input.topic}:{b.input.answer}", b.input.token
+            else:
+                action_id = CASE + b.input.action + (f":{b.input.item}" if b.input.item else "")
+                value = b.input.case
+            elements.append(ButtonElement(text=b.label, action_id=action_id, value=value))
+        shown.append(ActionsBlock(elements=elements))
+    return _dicts(shown)
 
 
 def report_blocks(r: Report) -> list[dict[str, Any]]:

@@ -17,12 +17,12 @@ from slack_bolt.async_app import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from conversation.messages import Act, Choose, Input, Tell, UserKey
+from conversation.messages import Act, Choose, Follow, Input, Tell, UserKey
 
-from .blocks import ANSWER, CASE, NOT_NOW, PICK, SEND, SUBMIT, TELL
+from .blocks import ANSWER, CASE, FOLLOW, NOT_NOW, PICK, SEND, SEND_ESCALATE, SUBMIT, TELL
 
-TELLING = (TELL, SEND, NOT_NOW, CASE)
-"""The action ids of telling's buttons (prefixes)."""
+TELLING = (TELL, SEND, NOT_NOW, CASE, FOLLOW)
+"""The action ids of telling's and the follow-ups' buttons (prefixes)."""
 
 
 class Malformed(ValueError):
@@ -305,12 +305,16 @@ def clicked(body: dict[str, Any]) -> Input | None:
         return Choose(ticked(body), value)
     if action_id.startswith(TELL):
         return Tell(action_id[len(TELL) :], value)
-    if action_id == SEND:
+    if action_id in (SEND, SEND_ESCALATE):
         token, _, person = value.partition("|")
-        return Tell(person, token, confirmed=True) if person else None
+        escalate = action_id == SEND_ESCALATE
+        return Tell(person, token, confirmed=True, escalate=escalate) if person else None
     if action_id == NOT_NOW:
         return Tell("", value)
     if action_id.startswith(CASE):
         what, _, item = action_id[len(CASE) :].partition(":")
         return Act(what, value, item)
+    if action_id.startswith(FOLLOW):
+        topic, _, answer = action_id[len(FOLLOW) :].partition(":")
+        return Follow(topic, answer, value)
     return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from conversation.storage import Store
+from conversation.storage import Store, Timers
 
 from .installations import Installations
 
@@ -43,7 +43,7 @@ class Uninstall:
 
     async def delete_conversations(self, workspace: str) -> int:
         """Every key of every user of `workspace`: progress, question pointer, deliveries,
-        and anything else kept under the user's hash tag."""
+        and anything else kept under the user's hash tag; and every timer of theirs."""
         pattern = self.store.keys.users_of("slack", workspace)
         by_user: dict[bytes, list[bytes]] = defaultdict(list)
         async for key in self.store.redis.scan_iter(match=pattern, count=1000):
@@ -51,6 +51,8 @@ class Uninstall:
             by_user[raw.partition(b"}")[0]].append(raw)
         for keys in by_user.values():
             await self.store.redis.delete(*keys)
+        # Their timers live in the platform's one sorted set, not under their hash tags.
+        await Timers(self.store.db).forget_workspace("slack", workspace)
         return sum(len(keys) for keys in by_user.values())
 
     async def _organisation_still_installed(self, enterprise_id: str) -> bool:

@@ -19,15 +19,26 @@ from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters
 
-from conversation.messages import Command, Do, Input, Outcome, Overview, Start
+from conversation.messages import Command, Do, Input, Outcome, Overview, Start, UserKey
 from conversation.runner import Runner
 
 from . import request
 from .connector import Authentication, ConnectorApi, ConnectorError, SdkConfig
 from .outbox import TeamsOutbox
-from .request import MAX_ACTIVITY, Malformed, Refused, TooLarge, TooSlow, admit, check, read
+from .request import (
+    MAX_ACTIVITY,
+    Malformed,
+    Refused,
+    TooLarge,
+    TooSlow,
+    admit,
+    check,
+    check_service_url,
+    read,
+)
 from .settings import TeamsSettings
 from .signatures import KeysUnavailable, Unauthorized
+from .tenants import Tenants
 
 log = logging.getLogger("adapters.teams")
 # msrest logs whole requests (so replies and the checklist) at DEBUG, and urllib3's retry
@@ -54,7 +65,8 @@ def attach(app: web.Application, runner: Runner, settings: TeamsSettings) -> Non
     authentication = Authentication(SdkConfig(settings))
     adapter = CloudAdapter(authentication)
     adapter.on_turn_error = _turn_failed
-    bot = TeamsBot(runner, authentication.api)
+    bot = TeamsBot(runner, authentication.api, settings)
+    runner.outboxes["teams"] = bot.outbox_for  # timers reach people outside any request
     app.on_startup.append(authentication.start)
     app.on_cleanup.append(authentication.close)
     if settings.allowed_tenants:
@@ -115,9 +127,41 @@ async def _turn_failed(context: TurnContext, error: Exception) -> None:
 class TeamsBot:
     """One turn per activity: read as a neutral input, run, shown in the user's 1:1 chat."""
 
-    def __init__(self, runner: Runner, api: ConnectorApi) -> None:
+    def __init__(self, runner: Runner, api: ConnectorApi, settings: TeamsSettings) -> None:
         self.runner = runner
         self.api = api
+        self.settings = settings
+        self.tenants = Tenants(runner.store.db)
+
+    async def outbox_for(self, who: UserKey) -> TeamsOutbox | None:
+        """An outbox for `who`'s 1:1 chat outside any request (a timer firing): the chat
+        created (or found: Teams keeps one) for their Entra object id, at the service URL
+        their tenant's activities came from, checked against the allowed hosts again now.
+        None if no activity of the tenant was seen, or Teams will not open the chat."""
+        found = await self.tenants.find(who.workspace)
+        if found is None:
+            return None
+        service_url, bot_id = found
+        try:
+            check_service_url(service_url, self.settings)
+        except Refused:
+            log.warning("teams outbox refused: serviceUrl not allowed")
+            return None
+        bot = ChannelAccount(id=bot_id)
+        tenant = who.workspace
+        params = ConversationParameters(
+            is_group=False,
+            bot=bot,
+            members=[ChannelAccount(id=who.user)],
+            tenant_id=tenant,
+            channel_data={"tenant": {"id": tenant}},
+        )
+        try:
+            chat = await self.api.create_conversation(service_url, params)
+        except ConnectorError as exc:
+            log.warning("teams outbox unavailable", extra={"error": type(exc).__name__})
+            return None
+        return TeamsOutbox(self.api, service_url, bot, tenant, who, chat)
 
     async def on_turn(self, context: TurnContext) -> None:
         activity = context.activity
@@ -181,6 +225,8 @@ class TeamsBot:
             request.delivery(activity),
             name if isinstance(name, str) else "",
         )
+        if turn is not None and turn.timed:  # a timer will need to reach this tenant later
+            await self.tenants.remember(user.workspace, activity.service_url, activity.recipient.id)
         if turn is not None and turn.outcome is not Outcome.DUPLICATE and not personal:
             await self._say_in_channel(activity, MOVED_PRIVATE)
 

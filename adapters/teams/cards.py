@@ -21,8 +21,10 @@ from conversation.messages import (
     Act,
     Answered,
     Closed,
+    Follow,
     Guidance,
     Notice,
+    Nudge,
     Offer,
     Plain,
     Preview,
@@ -89,6 +91,8 @@ def _other(reply: Reply) -> Activity:
         return message
     if isinstance(reply, Plain):
         return plain_text(reply.text)
+    if isinstance(reply, Nudge):
+        return _card(nudge_card(reply), plaintext.strip_bold(reply.title or reply.text))
     assert isinstance(reply, Notice)
     return notice(reply)
 
@@ -177,9 +181,28 @@ def preview_card(p: Preview) -> dict[str, Any]:
             ]
         )
     )
+    if p.escalate:  # its own row: the label is long
+        body.append(_buttons([(p.escalate, {"escalate": p.person, "token": p.token})]))
     card = _adaptive(body)
     card["msteams"] = inner["msteams"]
     return card
+
+
+def nudge_card(n: Nudge) -> dict[str, Any]:
+    """A message the bot starts itself: its title and text, links, and its buttons, one a
+    row (a report's, or a follow-up's)."""
+    body = [_text(n.title, weight="Bolder", size="Medium")] if n.title else []
+    body += [_text(p) for p in n.text.split("\n\n") if p.strip()]
+    body += [_text(_resource(r), spacing="Small") for r in n.links]
+    for b in n.buttons:
+        if isinstance(b.input, Follow):
+            data = {"follow": b.input.answer, "topic": b.input.topic, "token": b.input.token}
+        else:
+            data = {"case": b.input.case, "act": b.input.action}
+            if b.input.item:
+                data["item"] = b.input.item
+        body.append(_buttons([(b.label, data)]))
+    return _adaptive(body)
 
 
 def report_card(r: Report) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from aiohttp import web
 from botbuilder.schema import Activity, ActivityTypes
 
 from adapters.addresses import is_loopback
-from conversation.messages import Act, Choose, Input, Overview, Say, Start, Tell, UserKey
+from conversation.messages import Act, Choose, Follow, Input, Overview, Say, Start, Tell, UserKey
 
 from .cards import AS_TEXT, CARD_ID, MULTI_INPUT, RESEND
 from .reports import CONSENT_INVOKE, CONTEXT_CASE, CONTEXT_FORMAT
@@ -146,13 +146,7 @@ def admit(activity: Activity, settings: TeamsSettings) -> None:
         raise Refused("this bot serves its own tenant only")
     if settings.allowed_tenants and where not in settings.allowed_tenants:
         raise Refused("this tenant is not served")
-    url = urlsplit(activity.service_url)
-    host = (url.hostname or "").lower()
-    local = is_loopback(host)
-    if url.scheme != "https" and not local:
-        raise Refused("serviceUrl must be https")
-    if host not in settings.service_url_hosts and not (local and settings.allow_unauthenticated):
-        raise Refused("serviceUrl is not a Microsoft Teams host")
+    check_service_url(activity.service_url, settings)
     accepted = consented(activity) if is_consent(activity) else None
     if accepted is not None:
         where = urlsplit(accepted[1].url)
@@ -161,6 +155,19 @@ def admit(activity: Activity, settings: TeamsSettings) -> None:
             is_loopback(upload_host) and settings.allow_unauthenticated
         ):
             raise Refused("uploadUrl is not a OneDrive address")
+
+
+def check_service_url(service_url: str, settings: TeamsSettings) -> None:
+    """Refused unless replies to `service_url` may go: https on Microsoft's Teams hosts (in
+    local unauthenticated mode, loopback too). Checked as each activity arrives, and again
+    before a timer sends to a service URL kept from an earlier one."""
+    url = urlsplit(service_url)
+    host = (url.hostname or "").lower()
+    local = is_loopback(host)
+    if url.scheme != "https" and not local:
+        raise Refused("serviceUrl must be https")
+    if host not in settings.service_url_hosts and not (local and settings.allow_unauthenticated):
+        raise Refused("serviceUrl is not a Microsoft Teams host")
 
 
 def _check_addressing(activity: Activity) -> None:
@@ -252,20 +259,30 @@ def input_of(activity: Activity) -> Input:
     return Say(text.strip())
 
 
-def submitted(value: Any) -> Tell | Act | None:
-    """The neutral input a submit of a report or offer card is (None: not one of them)."""
+def submitted(value: Any) -> Tell | Act | Follow | None:
+    """The neutral input a submit of a report, offer or follow-up card is (None: not one of
+    them)."""
     if not isinstance(value, dict):
         return None
+    if "follow" in value:
+        fields = (value.get("topic"), value.get("follow"), value.get("token"))
+        if not all(isinstance(f, str) for f in fields):
+            raise Malformed("a follow-up's submit carries strings only")
+        return Follow(*fields)  # type: ignore[arg-type]
     if "case" in value:
         fields = (value.get("act"), value.get("case"), value.get("item", ""))
         if not all(isinstance(f, str) for f in fields):
             raise Malformed("a report's submit carries strings only")
         return Act(*fields)  # type: ignore[arg-type]
-    if "tell" in value or "send" in value:
-        person, token = value.get("send", value.get("tell")), value.get("token")
+    if "tell" in value or "send" in value or "escalate" in value:
+        # The preview's second Send names the person under "escalate": it also agrees to
+        # the report going to the school's next person if not acknowledged.
+        person = value.get("send", value.get("escalate", value.get("tell")))
+        token = value.get("token")
         if not isinstance(person, str) or not isinstance(token, str):
             raise Malformed("an offer's submit carries strings only")
-        return Tell(person, token, confirmed="send" in value)
+        sent = "send" in value or "escalate" in value
+        return Tell(person, token, confirmed=sent, escalate="escalate" in value)
     return None
 
 

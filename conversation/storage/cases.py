@@ -50,21 +50,37 @@ redis.call('DEL', KEYS[3])
 return {'created', redis.call('HGETALL', KEYS[2])}
 """
 
-# KEYS[1] a case. ARGV: its id, the person told's key (or '' for the reporter), ttl, the
-# field that must still be unset for the change to apply (or '' for none), then fields and
-# values.
+# KEYS[1] a case. ARGV: its id, the key of the person acting ('' for the reporter), ttl,
+# fields that must all still be unset for the change to apply (space-separated, or ''),
+# then fields and values. The person acting must be the one told, or the one it was
+# escalated to once it has been.
 _CHANGE = """
 local id = redis.call('HGET', KEYS[1], 'id')
 if not id or id ~= ARGV[1] then return {'gone'} end
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'lead') ~= ARGV[2] then return {'not_theirs'} end
-if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[4]) == 1 then
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  return {'already', redis.call('HGETALL', KEYS[1])}
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'lead') ~= ARGV[2] and not (
+  redis.call('HEXISTS', KEYS[1], 'esc') == 1 and redis.call('HGET', KEYS[1], 'eto') == ARGV[2]
+) then return {'not_theirs'} end
+for field in string.gmatch(ARGV[4], '%S+') do
+  if redis.call('HEXISTS', KEYS[1], field) == 1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+    return {'already', redis.call('HGETALL', KEYS[1])}
+  end
 end
 if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
 redis.call('HINCRBY', KEYS[1], 'v', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return {'applied', redis.call('HGETALL', KEYS[1])}
+"""
+
+# KEYS[1] a case. ARGV: its id, an event ("code@time"), ttl, most events kept.
+_NOTE = """
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('HSET', KEYS[1], 'e:' .. n, ARGV[2])
+redis.call('HDEL', KEYS[1], 'e:' .. (n - tonumber(ARGV[4])))
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
 """
 
 # KEYS: a case, the pending preview. ARGV: the case id ('' for any), and '1' to remove it
@@ -103,6 +119,10 @@ DONE = "d:"
 REFERENCE = "r:"
 """Prefix of the fields holding the reference numbers added to the record, each sealed (the
 one thing typed that is kept: see `telling.references`)."""
+EVENT = "e:"
+"""Prefix of the fields holding what else happened and when (`code@time`): the member of
+staff's answers to follow-ups, in order."""
+MOST_EVENTS = 50
 
 SENDS_A_DAY = 3
 """Reports one member of staff can send in 24 hours: enough to send, withdraw and send
@@ -149,6 +169,22 @@ class Case:
     """Where the message to the person told is: the adapter's reference."""
     references: Mapping[str, str] = field(default_factory=dict)
     """Reference numbers added to the record, sealed: field suffix -> sealed value."""
+    reminded: tuple[int, ...] = ()
+    """When the person told was reminded, in order."""
+    escalate_to: str = ""
+    """Whom the member of staff agreed it may go to if not acknowledged (`deputies.0`,
+    `governors.1`); "" if they did not agree, and then it never goes to anyone else."""
+    escalate_user: UserKey | None = None
+    escalate_at: int = 0
+    """When it would go to them (as planned at Send, in the school's clock)."""
+    warned: int = 0
+    """When the member of staff was told it was about to go."""
+    escalated: int = 0
+    stopped: int = 0
+    """When the member of staff stopped the escalation."""
+    escalated_message: str = ""
+    events: tuple[tuple[str, int], ...] = ()
+    """(code, time) of everything else recorded, oldest first."""
 
     @property
     def answer_pairs(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -157,12 +193,11 @@ class Case:
     @classmethod
     def decode(cls, flat: list) -> Case:
         raw = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
-        platform, workspace, user = raw["lead"].split(":", 2)
         return cls(
             id=raw["id"],
             version=int(raw["v"]),
             school=raw.get("school", ""),
-            lead=UserKey(platform, workspace, user),
+            lead=_user_key(raw["lead"]),
             person=raw["who"],
             answers=raw["answers"],
             created=int(raw["at"]),
@@ -171,7 +206,31 @@ class Case:
             done={k[len(DONE) :]: int(v) for k, v in raw.items() if k.startswith(DONE)},
             message=raw.get("msg", ""),
             references={k[len(REFERENCE) :]: v for k, v in raw.items() if k.startswith(REFERENCE)},
+            reminded=tuple(int(raw[k]) for k in ("r1", "r2") if k in raw),
+            escalate_to=raw.get("ewho", ""),
+            escalate_user=_user_key(raw["eto"]) if raw.get("eto") else None,
+            escalate_at=int(raw.get("eat", 0)),
+            warned=int(raw.get("warned", 0)),
+            escalated=int(raw.get("esc", 0)),
+            stopped=int(raw.get("estop", 0)),
+            escalated_message=raw.get("emsg", ""),
+            events=tuple(
+                (code, int(at))
+                for _, entry in sorted(
+                    (int(k[len(EVENT) :]), v) for k, v in raw.items() if k.startswith(EVENT)
+                )
+                for code, _, at in [entry.partition("@")]
+            ),
         )
+
+    def may_act(self, person: UserKey) -> bool:
+        """The person told, or the one it was escalated to (once it has been)."""
+        return person == self.lead or bool(self.escalated and person == self.escalate_user)
+
+
+def _user_key(raw: str) -> UserKey:
+    platform, workspace, user = raw.split(":", 2)
+    return UserKey(platform, workspace, user)
 
 
 def user_id(user: UserKey) -> str:
@@ -210,6 +269,7 @@ class Cases:
         self._change = db.script(_CHANGE)
         self._remove = db.script(_REMOVE)
         self._forget_copies = db.script(_FORGET_COPIES)
+        self._note = db.script(_NOTE)
 
     def now(self) -> int:
         return self.db.now()
@@ -227,9 +287,11 @@ class Cases:
         school: str,
         lead: UserKey,
         person: str,
+        escalate: tuple[str, UserKey, int] | None = None,
     ) -> tuple[Created, Case | None]:
         """The Send, applied once: the new case, the one already there, or nothing (the
-        offer is stale, or too many were sent today)."""
+        offer is stale, or too many were sent today). `escalate`: the member of staff agreed
+        it may go to this person (school id, user key) at this time if not acknowledged."""
         now = self.now()
         case_id = secrets.token_hex(4)
         fields = {
@@ -240,6 +302,8 @@ class Cases:
             "answers": progress.encode().split("|")[4],
             "at": now,
         }
+        if escalate:
+            fields |= {"ewho": escalate[0], "eto": user_id(escalate[1]), "eat": escalate[2]}
         keys = [
             self.keys.user(reporter),
             self.keys.case(reporter),
@@ -260,8 +324,9 @@ class Cases:
         once: str = "",
         by: UserKey | None = None,
     ) -> Change:
-        """Set `values` on the case, in one step; with `once`, only while that field is unset;
-        with `by`, only if `by` is the person told."""
+        """Set `values` on the case, in one step; with `once`, only while those fields
+        (space-separated) are all unset; with `by`, only if `by` may act on it (the person
+        told, or the one it was escalated to)."""
         args: list[str | int] = [case_id, user_id(by) if by else "", self.ttl, once]
         args += [x for kv in values.items() for x in kv]
         result = await self.db.call(self._change.run([self.keys.case(reporter)], args))
@@ -276,6 +341,12 @@ class Cases:
         args = [case_id, "1" if unsent_only else ""]
         flat = await self.db.call(self._remove.run(keys, args))
         return Case.decode(flat) if flat else None
+
+    async def note(self, reporter: UserKey, case_id: str, code: str) -> None:
+        """Record that `code` happened now (a follow-up answered), if the case is still
+        there: shown in the record with its time."""
+        args = [case_id, f"{code}@{self.now()}", self.ttl, MOST_EVENTS]
+        await self.db.call(self._note.run([self.keys.case(reporter)], args))
 
     # --- the preview waiting for a typed "yes" -------------------------------------------
 

@@ -67,6 +67,11 @@ class Keys:
         """The reports a person was told of (reporter -> case id), for `status`."""
         return self.user(lead) + ":leads"
 
+    def follow(self, user: UserKey) -> str:
+        """The follow-up asking whether harmful content came down (a hash of its stage, the
+        token of the question open, and the options chosen with their times)."""
+        return self.user(user) + ":follow"
+
     def copies(self, person: UserKey) -> str:
         """Messages in a person's chat that show a report (message reference -> report
         reference): the walk-through and the record, removed when the report is withdrawn."""
@@ -89,6 +94,22 @@ class Keys:
         times only, never a case, a person or an answer. Its times to acknowledge sit beside
         it under the same hash tag (`+ ":acks"`, a list of seconds)."""
         return f"{self.prefix}:{{stats:{check_part(school)}:{check_part(term)}}}"
+
+    def timers(self, platform: str) -> str:
+        """Every timer of one platform's users: a sorted set of timer -> when it is due.
+        One key (so one Cluster slot) per platform: a few thousand members at most, which
+        one master serves easily; its tag is the platform, never a user's."""
+        return f"{self.prefix}:timers:{{{check_part(platform)}}}"
+
+    def timer_tries(self, platform: str) -> str:
+        """How many times each timer has failed to deliver (a hash beside `timers`, in its
+        slot), so that retries stop after a few."""
+        return self.timers(platform) + ":tries"
+
+    def teams_tenant(self, tenant: str) -> str:
+        """Where a Teams tenant's messages go (its service URL and the bot's id there), kept
+        from its activities so that a timer can message someone outside any request."""
+        return f"{self.prefix}:teams-tenant:{check_part(tenant)}"
 
     def slack_installation(self, installed_id: str) -> str:
         return f"{self.prefix}:slack-install:{installed_id}"

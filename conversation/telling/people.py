@@ -35,6 +35,50 @@ def people(
     return [(f"{name}.{i}", p) for name, group in groups for i, p in enumerate(group)]
 
 
+def named(school: School | None, cid: str) -> Person | None:
+    """One of the school's people by id (`leads.0`, `governors.1`, `deputies.0`)."""
+    if school is None:
+        return None
+    group, _, index = cid.partition(".")
+    people = {"leads": school.leads, "governors": school.governors, "deputies": school.deputies}
+    found = people.get(group, ())
+    return found[int(index)] if index.isdigit() and int(index) < len(found) else None
+
+
+def next_person(
+    school: School | None, told_id: str, reporter: UserKey, told_user: str
+) -> tuple[str, Person] | None:
+    """Whom a report not acknowledged may go to next, if the member of staff agrees.
+
+    A report told to a nominated lead goes to the school's deputies (`[[deputies]]`), or,
+    where the school names none (the head is the lead), to a governor; one told to a
+    governor (the head or lead is the person affected) goes only to another governor, never
+    back to the leads. Only someone who can be messaged on the reporter's platform and is
+    neither the person told nor the reporter."""
+    if school is None:
+        return None
+    governors = [(f"governors.{i}", p) for i, p in enumerate(school.governors)]
+    if told_id.startswith("governors."):
+        candidates = governors
+    else:
+        deputies = [(f"deputies.{i}", p) for i, p in enumerate(school.deputies)]
+        candidates = deputies or governors
+    for cid, person in candidates:
+        pid = platform_id(person, reporter.platform)
+        if cid != told_id and pid and pid not in (told_user, reporter.user):
+            return cid, person
+    return None
+
+
+def escalated(school: School | None, case: Case) -> Person | None:
+    """The person a report went to next, if the school file still names them by that id."""
+    person = named(school, case.escalate_to)
+    user = case.escalate_user
+    if person and user and platform_id(person, user.platform) == user.user:
+        return person
+    return None
+
+
 def told(school: School | None, case: Case) -> Person | None:
     """The person a case was sent to, if the school file still names them: found by the id
     the report went to, so that someone removed from the file (or whose id changed) no

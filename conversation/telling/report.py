@@ -22,7 +22,7 @@ from ..messages import RecordFile, Report, ReportLabels, Task, UserKey
 from ..school import Person
 from ..storage import Case, reference
 from ..views import View
-from .people import handling, told
+from .people import escalated, handling, named, told
 
 WORDING = Path(__file__).with_name("wording.toml")
 
@@ -39,6 +39,17 @@ def name_of(view: View, case: Case) -> str:
     return person.name if person else wording()["record"]["someone"]
 
 
+def next_name(view: View, case: Case) -> str:
+    """The name of the person a report goes (or went) to next."""
+    person = escalated(view.school, case) or named(view.school, case.escalate_to)
+    return person.name if person else wording()["record"]["next"]
+
+
+def actor_name(view: View, case: Case, actor: UserKey) -> str:
+    """Who pressed a report's button: the person told, or the one it was escalated to."""
+    return next_name(view, case) if actor != case.lead else name_of(view, case)
+
+
 def report(
     view: View,
     case: Case | None,
@@ -46,8 +57,10 @@ def report(
     answers: Mapping[str, tuple[str, ...]],
     at: float,
     reporter_name: str = "",
+    escalation: bool = False,
 ) -> Report:
-    """The report as the person told sees it (`case` None: a preview, nothing sent yet)."""
+    """The report as the person told sees it (`case` None: a preview, nothing sent yet);
+    with `escalation`, as the person it went to next sees it."""
     w = wording()["report"]
     checklist = build_guidance(view.flow, handling(answers))
     done = case.done if case else {}
@@ -58,6 +71,8 @@ def report(
     status = []
     if case and case.sent:
         status.append(w["sent"].format(date=when(case.sent)))
+    if case and case.escalated:
+        status.append(w["escalated"].format(name=next_name(view, case), date=when(case.escalated)))
     if case and case.acknowledged:
         status.append(w["acknowledged"].format(date=when(case.acknowledged)))
     else:
@@ -66,7 +81,11 @@ def report(
         case=reference(case, reporter) if case else "",
         reporter=reporter.user,
         heading=w["heading"],
-        text=w["text"].format(reporter="{reporter}", date=when(int(at))),
+        text=w["escalated_text" if escalation else "text"].format(
+            reporter="{reporter}",
+            date=when(int(case.sent if escalation and case else at)),
+            name=name_of(view, case) if case else "",
+        ),
         status=tuple(status),
         guidance=checklist,
         tasks=tasks,
@@ -76,8 +95,9 @@ def report(
     )
 
 
-def report_of(view: View, case: Case, reporter: UserKey) -> Report:
-    return report(view, case, reporter, dict(case.answer_pairs), case.created)
+def report_of(view: View, case: Case, reporter: UserKey, escalation: bool = False) -> Report:
+    answers = dict(case.answer_pairs)
+    return report(view, case, reporter, answers, case.created, escalation=escalation)
 
 
 def withdrawn(view: View, case: Case, reporter: UserKey, now: int) -> Report:
@@ -127,11 +147,32 @@ def lines(view: View, case: Case, references: Sequence[Noted] = ()) -> list[Line
         found.append(Line(entry["told"], name, when(case.sent), text))
     else:
         found.append(Line(entry["told"], name, "", w["sending"].format(name=name)))
+    if case.escalate_to:
+        nxt = next_name(view, case)
+        at = when(case.escalate_at) if case.escalate_at else ""
+        text = w["may_escalate"].format(name=nxt, date=at or w["later"])
+        found.append(Line(entry["may_escalate"], nxt, at, text))
+    for at in map(when, case.reminded):
+        found.append(Line(entry["reminded"], name, at, w["reminded"].format(name=name, date=at)))
+    if case.warned:
+        nxt, at = next_name(view, case), when(case.warned)
+        found.append(Line(entry["warned"], nxt, at, w["warned"].format(name=nxt, date=at)))
+    if case.stopped:
+        at = when(case.stopped)
+        found.append(Line(entry["stopped"], "", at, w["stopped"].format(date=at)))
+    if case.escalated:
+        nxt, at = next_name(view, case), when(case.escalated)
+        found.append(Line(entry["escalated"], nxt, at, w["escalated"].format(name=nxt, date=at)))
     if case.acknowledged:
         at = when(case.acknowledged)
         found.append(Line(entry["acknowledged"], "", at, w["acknowledged"].format(date=at)))
     else:
         found.append(Line(entry["acknowledged"], "", "", w["not_acknowledged"]))
+    events = w["events"]
+    for code, at in case.events:
+        if code in events:
+            text = events[code].format(date=when(at))
+            found.append(Line(entry["follow_up"], code, when(at), text))
     found.append(Line(entry["item"], "", "", w["items"]))
     for item_id, title in items(view, case):
         done = case.done.get(item_id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from .. import plaintext
 from ..dates import when
@@ -57,7 +58,16 @@ from ..views import View, Views
 from . import report as drawn
 from .counting import Counting
 from .overview import overview as overview_of
-from .people import MESSAGING, handling, head_or_lead_affected, people, platform_id, told
+from .people import (
+    MESSAGING,
+    escalated,
+    handling,
+    head_or_lead_affected,
+    next_person,
+    people,
+    platform_id,
+    told,
+)
 from .references import References
 from .report import wording
 
@@ -83,6 +93,20 @@ class Walk:
     notice: Notice
 
 
+class Plans(Protocol):
+    """What keeps a report's time (the follow-ups, a layer above this one): told when a
+    report has been sent and when nothing more is due on it."""
+
+    async def sent(self, reporter: UserKey, case: Case) -> int:
+        """Schedule the report's reminders (and its escalation, if agreed); returns when it
+        would go to the school's next person (0: never)."""
+        ...
+
+    async def settled(self, reporter: UserKey, case: Case) -> None:
+        """Acknowledged or withdrawn: every timer of the report is cancelled."""
+        ...
+
+
 class Telling:
     def __init__(
         self,
@@ -91,12 +115,14 @@ class Telling:
         views: Views,
         cipher: Cipher | None = None,
         statistics: Statistics | None = None,
+        plans: Plans | None = None,
     ) -> None:
         """`cipher` seals the reference numbers (a key of this process alone if None);
         `statistics` keeps the governors' counts (none are kept if None)."""
         self.cases = cases
         self.store = store
         self.views = views
+        self.plans = plans
         self.words = wording()
         self.references = References(cases, views, cipher or Cipher.ephemeral())
         self.counting = Counting(statistics) if statistics else None
@@ -189,9 +215,15 @@ class Telling:
                 return self._stale(view, again)
             await self.cases.pend(user, again.token, inp.person)
             shown = drawn.report(view, None, user, answers, self.cases.now())
-            text = w["preview"]["text"].format(name=person.name)
+            text, escalate = self._escalation_offer(view, user, inp.person, person)
             preview = Preview(
-                again.token, inp.person, text, shown, w["preview"]["send"], w["preview"]["not_now"]
+                again.token,
+                inp.person,
+                text,
+                shown,
+                w["preview"]["send"],
+                w["preview"]["not_now"],
+                escalate,
             )
             label = w["offer"]["choice"].format(name=person.name)
             chose = Answered(w["offer"]["title"], (label,))
@@ -199,6 +231,20 @@ class Telling:
         return Turn(
             Outcome.PREVIEWED, replies, answered=chose, step=again.step, closes=progress.version
         )
+
+    def _escalation_offer(
+        self, view: View, user: UserKey, cid: str, person: Person
+    ) -> tuple[str, str]:
+        """The preview's text, and the label of a Send that also agrees to escalation ("":
+        the school names nobody it could go to next)."""
+        w = self.words["preview"]
+        text = w["text"].format(name=person.name)
+        found = next_person(view.school, cid, user, platform_id(person, user.platform))
+        if found is None or view.school is None:
+            return text, ""
+        after = str(view.school.follow_up.escalate_after)
+        more = w["escalate_text"].format(name=person.name, next=found[1].name, after=after)
+        return f"{text}\n\n{more}", w["escalate"].format(next=found[1].name)
 
     async def _send(
         self, view: View, user: UserKey, progress: Progress, inp: Tell, name: str
@@ -210,7 +256,14 @@ class Telling:
             return self._stale(view, progress)
         lead = UserKey(user.platform, user.workspace, lead_id)
         school = view.school.id if view.school else ""
-        status, case = await self.cases.create(user, progress, school, lead, inp.person)
+        agreed = None
+        if inp.escalate:  # only with the member of staff's own click, and only to this person
+            found = next_person(view.school, inp.person, user, lead_id)
+            if found is None:
+                return self._stale(view, progress)
+            pid = platform_id(found[1], user.platform)
+            agreed = (found[0], UserKey(user.platform, user.workspace, pid), 0)
+        status, case = await self.cases.create(user, progress, school, lead, inp.person, agreed)
         if status is Created.STALE or (status is Created.LIMITED) or case is None:
             if status is Created.LIMITED:
                 return Turn(Outcome.STALE, (self._notice("limited"),))
@@ -230,6 +283,7 @@ class Telling:
             (),
             answered=Answered(self.words["preview"]["title"], sent_word),
             deliveries=(Deliver(lead, shown, then=sent),),
+            timed=self.plans is not None,
         )
 
     async def _sent(
@@ -249,7 +303,15 @@ class Telling:
         await self.cases.point(case.lead, user, case.id)
         if self.counting:
             await self.counting.sent(view, changed.case)
-        return Turn(Outcome.SENT, (self._notice("sent", name=person.name, date=when(now)),))
+        at = await self.plans.sent(user, changed.case) if self.plans else 0
+        if at and changed.case.escalate_to:
+            nxt = drawn.next_name(view, changed.case)
+            notice = self._notice(
+                "sent_escalate", name=person.name, date=when(now), at=when(at), next=nxt
+            )
+        else:
+            notice = self._notice("sent", name=person.name, date=when(now))
+        return Turn(Outcome.SENT, (notice,))
 
     def _forward(self, view: View, answers: Mapping[str, tuple[str, ...]]) -> tuple[Reply, Reply]:
         checklist = build_guidance(view.flow, handling(answers))
@@ -292,12 +354,7 @@ class Telling:
             return self._unavailable()
         case_id, reporter = named
         case = await self.cases.get(reporter)
-        if (
-            case is None
-            or case.id != case_id
-            or case.lead != lead
-            or told(view.school, case) is None  # no longer named by the school file
-        ):
+        if case is None or case.id != case_id or not self.holds(view, case, lead):
             return self._unavailable()
         ref = reference(case, reporter)
         if inp.action in (Act.RECORD, Act.FILE):
@@ -307,13 +364,16 @@ class Telling:
         if inp.action == Act.WALK:
             return Walk(handling(dict(case.answer_pairs)), ref, self._notice("walk"))
         now = self.cases.now()
+        values: dict[str, str | int]
         if inp.action == Act.ACKNOWLEDGE:
             field = "ack"
+            values = {"ack": now, **({"ackby": "next"} if lead != case.lead else {})}
         else:
             field = DONE + inp.item
+            values = {field: now}
             if inp.item not in dict(drawn.items(view, case)):
                 return self._unavailable()
-        changed = await self.cases.change(reporter, case_id, {field: now}, once=field, by=lead)
+        changed = await self.cases.change(reporter, case_id, values, once=field, by=lead)
         if changed.status in (Changed.GONE, Changed.NOT_THEIRS) or changed.case is None:
             return self._unavailable()
         case = changed.case
@@ -322,8 +382,10 @@ class Telling:
             name = "already_acknowledged" if field == "ack" else "already_done"
             return Turn(Outcome.STALE, (self._notice(name, date=when(at)),))
         await self._count(view, case, field)
-        name = drawn.name_of(view, case)
+        name = drawn.actor_name(view, case, lead)
         if field == "ack":
+            if self.plans:
+                await self.plans.settled(reporter, case)
             news = self._notice("acknowledged", name=name, date=when(now))
         else:
             item = dict(drawn.items(view, case))[inp.item]
@@ -331,7 +393,7 @@ class Telling:
         return Turn(
             Outcome.ACTED,
             (),
-            deliveries=(self._refresh(view, reporter, case), Deliver(reporter, news)),
+            deliveries=(*self.refreshed(view, reporter, case), Deliver(reporter, news)),
         )
 
     def _record(self, view: View, reporter: UserKey, case: Case, inp: Act) -> Turn:
@@ -356,22 +418,43 @@ class Telling:
         elif all(item_id in case.done for item_id, _ in drawn.items(view, case)):
             await self.counting.completed(view, case)
 
-    def _refresh(self, view: View, reporter: UserKey, case: Case) -> Deliver:
-        """The report updated to `case`; once the platform has it, the case is read again,
-        so that an update drawn from an older copy (two clicks on two workers finishing in
-        the other order, or a withdrawal meanwhile) is never the last one shown."""
+    @staticmethod
+    def holds(view: View, case: Case, person: UserKey) -> bool:
+        """Whether `person` holds the report's buttons: the person told, or the one it was
+        escalated to, each only while the school file still names them by that id."""
+        if person == case.lead:
+            return told(view.school, case) is not None
+        return case.may_act(person) and escalated(view.school, case) is not None
+
+    def refreshed(self, view: View, reporter: UserKey, case: Case) -> tuple[Deliver, ...]:
+        """Every copy of the report its holders received, drawn again from `case`."""
+        found = [self._refresh(view, reporter, case)]
+        if case.escalate_user and case.escalated_message:
+            found.append(self._refresh(view, reporter, case, escalation=True))
+        return tuple(found)
+
+    def _refresh(
+        self, view: View, reporter: UserKey, case: Case, escalation: bool = False
+    ) -> Deliver:
+        """The report updated to `case` (the escalated copy, with `escalation`); once the
+        platform has it, the case is read again, so that an update drawn from an older copy
+        (two clicks on two workers finishing in the other order, or a withdrawal meanwhile)
+        is never the last one shown."""
+        holder = case.escalate_user if escalation and case.escalate_user else case.lead
+        message = case.escalated_message if escalation else case.message
 
         async def check(ref: str | None) -> Turn:
             latest = await self.cases.get(reporter)
             if latest is None or latest.id != case.id:
                 gone = drawn.withdrawn(view, case, reporter, self.cases.now())
-                return Turn(Outcome.ACTED, (), deliveries=(Deliver(case.lead, gone, case.message),))
+                return Turn(Outcome.ACTED, (), deliveries=(Deliver(holder, gone, message),))
             if latest.version > case.version:
-                return Turn(Outcome.ACTED, (), deliveries=(self._refresh(view, reporter, latest),))
+                again = self._refresh(view, reporter, latest, escalation)
+                return Turn(Outcome.ACTED, (), deliveries=(again,))
             return Turn(Outcome.ACTED, ())
 
-        shown = drawn.report_of(view, case, reporter)
-        return Deliver(case.lead, shown, case.message, check)
+        shown = drawn.report_of(view, case, reporter, escalation)
+        return Deliver(holder, shown, message, check)
 
     # --- status, withdrawing ---------------------------------------------------------------
 
@@ -385,7 +468,7 @@ class Telling:
         about = []  # the reports of others shown here: copies, removed with each report
         for reporter in await self.cases.pointed(user):
             led = await self.cases.get(reporter)
-            if led is not None and led.lead == user and told(view.school, led) is not None:
+            if led is not None and self.holds(view, led, user):
                 records.append(drawn.record(view, led, opened(led)))
                 about.append(reference(led, reporter))
         if not records:
@@ -413,12 +496,22 @@ class Telling:
         if self.counting and not all(item_id in case.done for item_id, _ in steps):
             await self.counting.withdrawn(view, case)
         ref = reference(case, user)
-        await self.cases.unpoint(case.lead, user)
-        copies = await self.cases.forget_copies(case.lead, ref)
+        if self.plans:
+            await self.plans.settled(user, case)
         now = self.cases.now()
         name = drawn.name_of(view, case)
         removed = Notice(self.words["notices"]["copy_withdrawn"].format(date=when(now)))
-        deliveries = [Deliver(case.lead, removed, update=copy) for copy in copies]
+        deliveries = []
+        holders = [case.lead]
+        if case.escalate_user and case.escalated:
+            holders.append(case.escalate_user)
+            if case.escalated_message:  # the next person's copy: withdrawn in place too
+                gone = drawn.withdrawn(view, case, user, now)
+                deliveries.append(Deliver(case.escalate_user, gone, update=case.escalated_message))
+        for holder in holders:
+            await self.cases.unpoint(holder, user)
+            copies = await self.cases.forget_copies(holder, ref)
+            deliveries += [Deliver(holder, removed, update=copy) for copy in copies]
         if case.message:
             gone = drawn.withdrawn(view, case, user, now)
 
