@@ -139,4 +139,10 @@ def omissions(school: School) -> list[str]:
     missing = [p for p in POLICIES if p not in school.policies]
     if missing:
         lines.append(f"policies named by the flowchart but not linked: {', '.join(missing)}")
+    if school.summary.governor and not school.id:
+        lines.append(
+            "[summary] names a governor, but [school] names no workspace or tenant: the termly "
+            "summary is never sent (give the school a [schools.<id>] table, or print it with "
+            "python -m bot summary)"
+        )
     return lines

@@ -24,7 +24,7 @@ def print_summary(settings: Settings, term_name: str, school_id: str | None, out
             where = schools.source or "SCHOOL_CONFIG (not set)"
             raise ConfigError(f"--school {school_id}: {where} has no [schools.{school_id}] table")
     try:
-        term = terms.term(term_name, school.summary.terms if school else None)
+        term = terms.school_term(school, term_name)
     except terms.BadTerm as exc:
         raise ConfigError(f"--term: {exc}") from None
     out.write(asyncio.run(_summary(settings, school, term)) + "\n")

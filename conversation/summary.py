@@ -19,12 +19,12 @@ from datetime import date, timedelta
 from .flow import Flow
 from .messages import Notice, UserKey
 from .runner import Outbox, Runner
-from .school import School
-from .storage import Statistics, Tally
+from .school import School, Schools
+from .storage import Statistics, Tally, Timer
 from .telling import wording
 from .telling.counting import KINDS, PERPETRATOR, WHOLE_SCHOOL
-from .telling.people import platform_id
-from .terms import Term
+from .telling.people import MESSAGING, platform_id
+from .terms import Term, school_term, school_term_of
 
 FEWEST = 5
 """Counts below this are not shown as numbers."""
@@ -107,6 +107,47 @@ async def send(
     view = runner.views.of(school, platform)
     shown = await summary(statistics, school, term, view.flow)
     return await outbox.send(to, Notice(shown)) is not None
+
+
+SUMMARY = "summary"
+"""The timer kind of a school's termly summary: its governor's, due as the term closes; its
+case is the term's name."""
+
+
+def timers(schools: Schools, now: int) -> list[tuple[Timer, int]]:
+    """The summary timer of every school that names a governor for it, for the term under
+    way, on each platform and workspace the school has (`[schools.<id>]` and `also`: a
+    `[school]` with no id names no workspace, so its summary is printed, never sent)."""
+    found = []
+    for school in schools.all():
+        if not school.id or not school.summary.governor:
+            continue
+        term = school_term_of(school, now)
+        for workspace in (school.id, *school.also):
+            for platform in MESSAGING:
+                if _kind_of(workspace) == platform and (
+                    to := governor(school, platform, workspace)
+                ):
+                    found.append((Timer(SUMMARY, to, term.name), term.closes_at))
+    return found
+
+
+async def fire(runner: Runner, timer: Timer, outbox: Outbox) -> tuple[Timer, int] | None:
+    """A summary timer firing: the term's summary sent to its governor; then the next term's
+    timer, to be set. None when it could not be sent (the timer is tried again)."""
+    school = runner.views.schools.for_workspace(timer.user.workspace)
+    if school is None or not school.summary.governor:
+        return None
+    term = school_term(school, timer.case)
+    if not await send(runner, school, term, outbox, timer.user.platform, timer.user.workspace):
+        return None
+    after = school_term_of(school, term.closes_at + 86_400)
+    return Timer(SUMMARY, timer.user, after.name), after.closes_at
+
+
+def _kind_of(workspace: str) -> str:
+    """The platform a workspace id belongs to: a Slack team or org (T…, E…), else a tenant."""
+    return "slack" if workspace[:1] in ("T", "E") and workspace.isupper() else "teams"
 
 
 def _day(day: date) -> str:

@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from dateutil.easter import easter
 
 from .dates import ZONE
+from .school import School
 
 SEASONS = ("spring", "summer", "autumn")
 """In the order they come in a calendar year."""
@@ -97,6 +98,21 @@ def term_of(
             if found.holds(day):
                 return found
     raise AssertionError("the terms tile the year")  # pragma: no cover
+
+
+def school_term(school: School | None, name: str) -> Term:
+    """The term called `name` at `school`: its set ends, and its closures (`[school.follow_up]
+    closed`) telling where its holidays fall."""
+    if school is None:
+        return term(name)
+    return term(name, school.summary.terms, school.follow_up.closed)
+
+
+def school_term_of(school: School | None, at: int) -> Term:
+    """The term a moment is counted in at `school`."""
+    if school is None:
+        return term_of(at)
+    return term_of(at, school.summary.terms, school.follow_up.closed)
 
 
 def last_day(

@@ -21,6 +21,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
+from . import summary
 from .runner import Runner
 from .storage import Claim, StoreUnavailable, Timers
 
@@ -68,7 +69,11 @@ class Ticker:
             if wait is not None:  # quiet hours: it waits for the morning
                 await self.timers.later(claim, wait)
                 return 0
-            if await self.runner.fire(claim.timer):
+            if claim.timer.kind == summary.SUMMARY:
+                fired = await self._summary(claim)
+            else:
+                fired = await self.runner.fire(claim.timer)
+            if fired:
                 await self.timers.done(claim)
                 return 1
             why = "unreachable"
@@ -82,6 +87,22 @@ class Ticker:
         log.warning("timer retrying" if again else "timer dropped", extra=extra)
         return 0
 
+    async def _summary(self, claim: Claim) -> bool:
+        """A school's termly summary to its governor, then the next term's timer set."""
+        factory = self.runner.outboxes.get(claim.timer.user.platform)
+        outbox = await factory(claim.timer.user) if factory else None
+        sent = await summary.fire(self.runner, claim.timer, outbox) if outbox else None
+        if sent is not None:
+            await self.timers.set([sent], only_new=True)
+        return sent is not None
+
+    async def schedule(self) -> None:
+        """Set each school's termly summary timer, if not set already (every worker does
+        this as it starts: the set keeps one of each)."""
+        due = summary.timers(self.runner.views.schools, self.timers.db.now())
+        if due:
+            await self.timers.set(due, only_new=True)
+
     async def run(self) -> None:
         """Tick until stopped, sleeping `every` seconds give or take a half."""
         while not self._stopping:
@@ -92,7 +113,14 @@ class Ticker:
             await self._sleep(self.every * (0.5 + self._jitter()))
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run())
+        self._task = asyncio.create_task(self._started())
+
+    async def _started(self) -> None:
+        try:
+            await self.schedule()
+        except StoreUnavailable:
+            log.warning("summaries not scheduled")  # set at the next start
+        await self.run()
 
     async def stop(self, timeout: float = 10) -> None:
         """Stop ticking once the tick under way has finished (up to `timeout` seconds; a

@@ -9,6 +9,7 @@ it; alice is asked whether the harmful content came down, and walked on from the
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -17,7 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.web import create_app
-from conversation import school
+from conversation import school, terms
 from conversation.dates import ZONE
 from conversation.runner import Runner, build
 from conversation.storage import Keys, Timer, Timers
@@ -538,3 +539,51 @@ async def test_timers_cost_a_turn_nothing_but_one_write_when_a_guide_finishes_wi
     extra = on.extra["round_trips"] - off.extra["round_trips"]
     assert on.turns == off.turns and on.extra["guides_finished_with_content"] > 0
     assert extra == on.extra["guides_finished_with_content"]
+
+
+async def test_the_overview_says_what_is_due_next_and_shows_an_escalated_report_to_its_holder(
+    alice: SlackUser, lee: SlackUser, dana: SlackUser, api: SlackApi, clock: Clock, ticker, runner
+) -> None:
+    from .test_overview_slack import open_home
+
+    await send(alice, api, escalate=True)
+    home = json.dumps((await open_home(lee)).view)
+    assert "Next: a reminder to acknowledge it, 3 March 2026, 10:00" in home
+    assert "Dana" not in json.dumps((await open_home(dana)).view)  # not hers yet
+    await at(clock, ticker, MONDAY + 3 * DAY)  # reminded twice, warned, then escalated
+    held = json.dumps((await open_home(dana)).view)
+    assert "Steps done: 0 of" in held and "case:ack" in held
+    assert "Next:" not in json.dumps((await open_home(lee)).view)  # nothing more is due
+    telling = runner.telling
+    assert telling is not None and telling.counting is not None
+    from conversation.telling.counting import WHOLE_SCHOOL
+
+    tally = await telling.counting.statistics.read(WHOLE_SCHOOL, "spring-2026")
+    assert tally.count("escalated") == 1
+
+
+async def test_the_governor_gets_the_termly_summary_the_morning_after_the_term_ends(
+    redis, prefix: str, clock: Clock, api: SlackApi
+) -> None:
+    """A school with a table of its own (so its workspace is known) naming a governor for the
+    summary: the timer is set as a worker starts, waits out the night, sends once, and sets
+    the next term's."""
+    own = SCHOOL.replace("[school]", f"[schools.{TEAM}]").replace("[[school.", f"[[schools.{TEAM}.")
+    own += f'\n[schools.{TEAM}.summary]\ngovernor = "Gwen Governor"\n'
+    runner = worker(redis, prefix, clock, school.parse(tomllib.loads(own), "school.toml"))
+    async with TestClient(TestServer(create_app(settings_for(api), runner))):
+        ticker = Ticker(runner)
+        await ticker.schedule()
+        await ticker.schedule()  # a second worker starting: still one timer
+        (member,) = await members(redis, prefix)
+        assert member == f"summary slack:{TEAM}:U0GOV spring-2026"
+        closes = terms.school_term(runner.views.schools.for_workspace(TEAM), "spring-2026")
+        assert await at(clock, ticker, closes.closes_at - 60) == 0  # the term has not ended
+        assert await at(clock, ticker, closes.closes_at) == 0  # midnight: quiet hours
+        assert api.to(GOVERNOR_DM) == []
+        assert await at(clock, ticker, closes.closes_at + 8 * 3600) == 1
+        (sent,) = api.posted(GOVERNOR_DM)
+        assert "Summary for governors" in shown([sent]) and "Term: spring 2026" in shown([sent])
+        assert await at(clock, ticker, closes.closes_at + 9 * 3600) == 0  # once
+        (member,) = await members(redis, prefix)
+        assert member == f"summary slack:{TEAM}:U0GOV summer-2026"

@@ -150,3 +150,16 @@ def test_the_reference_key_is_kept_in_the_data_dir_unless_one_is_set(tmp_path: P
     kept.write_text("scribbled over\n")
     with pytest.raises(ConfigError, match=f"^{kept} is not a Fernet key: delete it"):
         sealing_keys(settings)
+
+
+def test_check_config_says_a_school_without_an_id_never_gets_its_summary_sent() -> None:
+    from bot.check_config import omissions
+
+    raw = '[school]\nname = "Oak"\n[[school.governors]]\nname = "Gwen"\nslack = "U0GOV"\n'
+    raw += '[school.summary]\ngovernor = "Gwen"\n'
+    oak = school.parse(tomllib.loads(raw), "school.toml").default
+    assert oak is not None and oak.summary.governor
+    assert any("termly summary is never sent" in line for line in omissions(oak))
+    with_id = school.parse(tomllib.loads(raw.replace("[school", "[schools.T0OAK")), "s.toml")
+    (own,) = with_id.all()
+    assert not any("never sent" in line for line in omissions(own))

@@ -34,6 +34,7 @@ from ..messages import (
 from ..storage import Case, Cases, Changed, Timer, Timers, parse_reference, reference
 from ..telling import Telling
 from ..telling import report as drawn
+from ..telling.due import Due as NextOne
 from ..telling.people import escalated, told
 from ..views import View, Views
 from . import kinds
@@ -87,6 +88,20 @@ class CaseTimers:
 
     async def settled(self, reporter: UserKey, case: Case) -> None:
         await self.timers.cancel(kinds.of_case(reporter, case.id))
+
+    async def next_due(self, reporter: UserKey, case: Case) -> NextOne | None:
+        """The earliest of the report's timers still due, as its holder reads it."""
+        soonest: tuple[int, str] | None = None
+        for timer in kinds.of_case(reporter, case.id):
+            at = await self.timers.due_at(timer)
+            if at is not None and (soonest is None or at < soonest[0]):
+                soonest = (at, timer.kind)
+        if soonest is None:
+            return None
+        at, kind = soonest
+        what = wording()["due"][kind]
+        view = self.views.for_user(reporter)
+        return NextOne(what.format(next=drawn.next_name(view, case)), at)
 
     async def digest_for(self, lead: UserKey, view: View) -> None:
         """The weekly digest of someone now holding a report, if none is due yet."""
@@ -165,6 +180,8 @@ class CaseTimers:
             case.acknowledged or case.stopped or case.escalated_message
         ):
             return NOTHING  # settled meanwhile, or delivered already by an earlier claim
+        if changed.status is Changed.APPLIED and self.telling.counting:
+            await self.telling.counting.escalated(view, case)  # the governors' count, once
         shown = drawn.report_of(view, case, reporter, escalation=True)
 
         async def arrived(where: str | None) -> Turn:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from ..messages import Due, Follow, Notice, Outcome, Reply, Turn, UserKey
 from ..storage import Case, Checks, Store, Timer, Timers
 from ..telling import Telling
+from ..telling.due import Due as NextOne
 from ..typed import normalise
 from ..views import Views
 from . import kinds
@@ -116,3 +117,6 @@ class FollowUps:
     async def settled(self, reporter: UserKey, case: Case) -> None:
         if self.cases:
             await self.cases.settled(reporter, case)
+
+    async def next_due(self, reporter: UserKey, case: Case) -> NextOne | None:
+        return await self.cases.next_due(reporter, case) if self.cases else None

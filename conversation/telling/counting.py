@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from ..school import KEEP_DAYS
 from ..storage import Case, Statistics, StoreUnavailable
-from ..terms import term_of
+from ..terms import school_term_of
 from ..views import View
 
 log = logging.getLogger("conversation.telling")
@@ -63,7 +63,7 @@ class Counting:
         if not case.sent:
             return  # never sent: nothing to count
         summary = view.school.summary if view.school else None
-        term = term_of(case.sent, summary.terms if summary else None)
+        term = school_term_of(view.school, case.sent)
         keep_days = summary.keep_days if summary else KEEP_DAYS
         now = self.statistics.db.now()
         keep = max(1, term.closes_at - now + keep_days * 86_400)

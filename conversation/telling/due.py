@@ -1,15 +1,16 @@
 """What is due next on a report, for the overview of the person who holds it.
 
-The follow-ups (reminders to the lead, escalation, the member of staff's follow-ups) fill this
-in from their timers; until they exist nothing is ever due, and the overview says nothing.
+The follow-ups (a layer above) work it out from their timers (`FollowUps.next_due`); the
+overview is given that as a `NextDue`, and says nothing where none is given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..messages import UserKey
-from ..storage import Case, Cases
+from ..storage import Case
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,5 @@ class Due:
     """When, in epoch seconds."""
 
 
-async def next_due(cases: Cases, reporter: UserKey, case: Case) -> Due | None:
-    """The next thing due on `reporter`'s report `case`, or None when nothing is."""
-    return None
+NextDue = Callable[[UserKey, Case], Awaitable[Due | None]]
+"""What is due next on a reporter's report, if anything."""

@@ -1,7 +1,7 @@
 """The reports a person holds, together: Slack's Home tab, Teams' `reports`.
 
-Only reports this person holds (`people.holders`: the person told, or whom it was escalated
-to) and the school file still names them for; each with when it was sent, whether it was
+Only reports this person holds (`people.holds`: the person told, or whom it was escalated
+to, while the school file still names them); each with when it was sent, whether it was
 acknowledged, how many of its steps are done, what is due next, and the buttons of the
 report itself. It is drawn only where the person alone sees it.
 """
@@ -12,8 +12,8 @@ from ..dates import when
 from ..messages import Act, Held, Reports, UserKey
 from ..storage import Case, Cases, reference
 from ..views import View
-from .due import next_due
-from .people import holders, told
+from .due import NextDue
+from .people import holds
 from .report import items, wording
 
 
@@ -22,15 +22,17 @@ async def held(cases: Cases, view: View, person: UserKey) -> list[tuple[UserKey,
     found = []
     for reporter in await cases.pointed(person):
         case = await cases.get(reporter)
-        if case is not None and person in holders(case) and told(view.school, case) is not None:
+        if case is not None and holds(view.school, case, person):
             found.append((reporter, case))
     found.sort(key=lambda rc: rc[1].sent or rc[1].created, reverse=True)
     return found
 
 
-async def overview(cases: Cases, view: View, person: UserKey) -> tuple[Reports, tuple[str, ...]]:
+async def overview(
+    cases: Cases, view: View, person: UserKey, due: NextDue | None = None
+) -> tuple[Reports, tuple[str, ...]]:
     """`person`'s overview, and the references of the reports it shows (copies of them that
-    withdrawing a report removes)."""
+    withdrawing a report removes). `due` says what is due next on a report (the follow-ups')."""
     w = wording()["overview"]
     labels = wording()["report"]
     shown = []
@@ -43,8 +45,8 @@ async def overview(cases: Cases, view: View, person: UserKey) -> tuple[Reports, 
             lines.append(w["not_acknowledged"])
         done = sum(1 for s in steps if s in case.done)
         lines.append(w["steps"].format(done=str(done), total=str(len(steps))))
-        if (due := await next_due(cases, reporter, case)) is not None:
-            lines.append(w["due"].format(what=due.what, date=when(due.at)))
+        if due and (next_one := await due(reporter, case)) is not None:
+            lines.append(w["due"].format(what=next_one.what, date=when(next_one.at)))
         actions = [
             (labels["walk"], Act.WALK),
             (labels["record"], Act.RECORD),

@@ -93,10 +93,13 @@ def told(school: School | None, case: Case) -> Person | None:
     )
 
 
-def holders(case: Case) -> tuple[UserKey, ...]:
-    """Everyone who holds a report (sees it in their overview, may act on it): the person told,
-    and, once a report can be escalated, the person it was escalated to."""
-    return (case.lead,)
+def holds(school: School | None, case: Case, person: UserKey) -> bool:
+    """Whether `person` holds the report (sees it in their overview, may act on it): the
+    person told, or the one it was escalated to once it has been, each only while the school
+    file still names them by that id."""
+    if person == case.lead:
+        return told(school, case) is not None
+    return case.may_act(person) and escalated(school, case) is not None
 
 
 def handling(answers: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

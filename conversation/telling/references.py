@@ -24,7 +24,7 @@ from ..storage.cases import REFERENCE
 from ..storage.seal import InvalidToken
 from ..typed import REFERENCE_KINDS, TypedReference
 from ..views import Views
-from .people import holders, told
+from .people import holds
 from .report import Noted, wording
 
 MOST = 10
@@ -118,4 +118,4 @@ class References:
 
     def _holds(self, person: UserKey, case: Case) -> bool:
         view = self.views.for_user(person)
-        return person in holders(case) and told(view.school, case) is not None
+        return holds(view.school, case, person)

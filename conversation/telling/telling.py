@@ -57,16 +57,16 @@ from ..typed import reference as typed_reference
 from ..views import View, Views
 from . import report as drawn
 from .counting import Counting
+from .due import Due
 from .overview import overview as overview_of
 from .people import (
     MESSAGING,
-    escalated,
     handling,
     head_or_lead_affected,
+    holds,
     next_person,
     people,
     platform_id,
-    told,
 )
 from .references import References
 from .report import wording
@@ -104,6 +104,10 @@ class Plans(Protocol):
 
     async def settled(self, reporter: UserKey, case: Case) -> None:
         """Acknowledged or withdrawn: every timer of the report is cancelled."""
+        ...
+
+    async def next_due(self, reporter: UserKey, case: Case) -> Due | None:
+        """What happens next on the report, and when, as its holder reads it (None: nothing)."""
         ...
 
 
@@ -420,11 +424,7 @@ class Telling:
 
     @staticmethod
     def holds(view: View, case: Case, person: UserKey) -> bool:
-        """Whether `person` holds the report's buttons: the person told, or the one it was
-        escalated to, each only while the school file still names them by that id."""
-        if person == case.lead:
-            return told(view.school, case) is not None
-        return case.may_act(person) and escalated(view.school, case) is not None
+        return holds(view.school, case, person)
 
     def refreshed(self, view: View, reporter: UserKey, case: Case) -> tuple[Deliver, ...]:
         """Every copy of the report its holders received, drawn again from `case`."""
@@ -477,7 +477,8 @@ class Telling:
 
     async def overview(self, person: UserKey) -> Turn:
         """The reports `person` holds, for them alone."""
-        shown, about = await overview_of(self.cases, self.views.for_user(person), person)
+        due = self.plans.next_due if self.plans else None
+        shown, about = await overview_of(self.cases, self.views.for_user(person), person, due)
         return Turn(Outcome.OVERVIEW, (shown,), about=about)
 
     async def reference(self, person: UserKey, text: str) -> tuple[Reply, ...]:
