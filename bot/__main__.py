@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--school", help="only this Slack team or Teams tenant id's school")
     commands.add_parser(
         "rotate-key",
-        help="seal every Slack installation with TOKEN_ENCRYPTION_KEY's first key "
-        "(once every worker runs with it)",
+        help="seal every stored Slack installation and reference number with "
+        "TOKEN_ENCRYPTION_KEY's first key (once every worker runs with it)",
     )
     termly = commands.add_parser("summary", help="print a school's termly summary for governors")
     termly.add_argument("--term", required=True, help="autumn-YYYY, spring-YYYY or summer-YYYY")
@@ -149,24 +149,29 @@ async def _slack_installs(settings: Settings) -> None:
 
 
 async def _rotate_key(settings: Settings) -> int:
-    """Step 2 of the README's "Rotating the encryption key": never at a worker's start, where
-    workers not yet restarted could not open what it resealed."""
-    oauth = settings.slack and settings.slack.oauth
-    if not oauth:
-        raise ConfigError("rotate-key is for Slack in many workspaces: SLACK_CLIENT_ID is not set")
-    from adapters.slack.cipher import Cipher
-    from adapters.slack.installations import Installations
+    """Step 2 of "Rotating the encryption key" in the admin's guide: never at a worker's
+    start, where workers not yet restarted could not open what it resealed. Slack's stored
+    installations (with SLACK_CLIENT_ID) and every report's reference numbers."""
+    from conversation.storage import Cases, Cipher, Db
 
+    from .keyfile import sealing_keys
     from .redis_connection import connect
 
+    cipher = Cipher(sealing_keys(settings))
+    oauth = settings.slack and settings.slack.oauth
+    unreadable = 0
     async with connect(settings) as redis:
-        resealed, unreadable = await Installations(redis, Cipher(oauth.encryption_keys)).reseal()
-    print(f"{resealed} Slack installation{'s' if resealed != 1 else ''} sealed with the first key.")
+        if oauth:
+            from adapters.slack.installations import Installations
+
+            resealed, lost = await Installations(redis, cipher).reseal()
+            unreadable += lost
+            print(f"{resealed} Slack installation{'s' if resealed != 1 else ''} sealed again.")
+        resealed, lost = await Cases(Db(redis), 0).reseal(cipher)
+        unreadable += lost
+        print(f"{resealed} reference number{'s' if resealed != 1 else ''} sealed again.")
     if unreadable:
-        print(
-            f"error: {unreadable} cannot be opened with any key in TOKEN_ENCRYPTION_KEY",
-            file=sys.stderr,
-        )
+        print(f"error: {unreadable} cannot be opened with any key we have", file=sys.stderr)
         return 1
     return 0
 

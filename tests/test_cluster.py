@@ -392,7 +392,8 @@ class Failover:
 
     def _take_over(self) -> None:
         with self.replica.client() as r:
-            if r.execute_command("ROLE")[0] == "slave":
+            role = r.execute_command("ROLE")[0]
+            if role in ("slave", b"slave"):
                 r.execute_command("CLUSTER FAILOVER", "TAKEOVER")
 
     async def until_whole(self) -> float:

@@ -7,13 +7,14 @@ import re
 import time
 
 import pytest
+from cryptography.fernet import Fernet
 
 from bot.redis_connection import client
 from conversation import flow
 from conversation.engine import Engine
 from conversation.messages import Choose, Outcome, Say, Shown, Start, UserKey
 from conversation.progress import Progress
-from conversation.storage import Db, Duplicate, Store, StoreUnavailable
+from conversation.storage import Cases, Cipher, Db, Duplicate, Store, StoreUnavailable
 from conversation.views import Views
 
 from .helpers import click, question, typed
@@ -177,3 +178,36 @@ async def test_the_question_pointer_keeps_the_newest_and_nothing_after_a_delete(
     await typed(engine, ME, "delete my data")
     await store.remember_message(ME, new, "D1\n2.0")
     assert await store.redis.exists(store.keys.message(ME)) == 0
+
+
+async def test_rotation_reseals_every_reference_with_the_first_key_and_counts_the_lost(
+    db: Db,
+) -> None:
+    """`rotate-key` for reference numbers: each sealed with an old key is sealed again with
+    the first, opening to the same text; one no key opens is counted and left; nothing else in
+    the case changes, and its expiry stays."""
+    old_key, new_key, other_key = (Fernet.generate_key().decode() for _ in range(3))
+    old, new, stranger = Cipher((old_key,)), Cipher((new_key,)), Cipher((other_key,))
+    both = Cipher((new_key, old_key))
+    alice, bob = UserKey("slack", "T1", "UALICE"), UserKey("slack", "T12", "UBOB")
+    fields = {
+        alice: {"id": "c1", "r:a": old.seal(b"police|1|AB-1"), "r:b": new.seal(b"rhc|2|R-2")},
+        bob: {"id": "c2", "r:c": old.seal(b"platform|3|P-3"), "r:d": stranger.seal(b"x|4|X")},
+    }
+    for user, values in fields.items():
+        await db.redis.hset(db.keys.case(user), mapping=values)
+        await db.redis.expire(db.keys.case(user), 3600)
+    assert await Cases(db, 0).reseal(both) == (2, 1)
+    for user, values in fields.items():
+        stored = await db.redis.hgetall(db.keys.case(user))
+        assert stored[b"id"] == values["id"].encode()
+        assert 0 < await db.redis.ttl(db.keys.case(user)) <= 3600
+        for name, sealed in values.items():
+            if not name.startswith("r:"):
+                continue
+            now = stored[name.encode()]
+            if name == "r:d":
+                assert now == sealed  # no key opens it: left as it was
+                continue
+            assert Cipher((new_key,)).open(now) == both.open(sealed)
+    assert await Cases(db, 0).reseal(both) == (0, 1)

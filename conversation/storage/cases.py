@@ -27,6 +27,7 @@ from enum import StrEnum
 from ..messages import UserKey
 from ..progress import Progress
 from .db import DOWN, Db, text
+from .seal import Cipher, InvalidToken
 
 log = logging.getLogger("conversation.store")
 
@@ -73,6 +74,15 @@ return {'applied', redis.call('HGETALL', KEYS[1])}
 """
 
 # KEYS[1] a case. ARGV: its id, an event ("code@time"), ttl, most events kept.
+_RESEAL = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+"""A reference sealed again, unless it changed meanwhile (the case withdrawn, say)."""
+
 _NOTE = """
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
@@ -270,6 +280,7 @@ class Cases:
         self._remove = db.script(_REMOVE)
         self._forget_copies = db.script(_FORGET_COPIES)
         self._note = db.script(_NOTE)
+        self._reseal = db.script(_RESEAL)
 
     def now(self) -> int:
         return self.db.now()
@@ -404,3 +415,21 @@ class Cases:
             log.warning("copies not withdrawn", extra={"error": type(exc).__name__})
             return []
         return [text(r) for r in refs]
+
+    async def reseal(self, cipher: Cipher) -> tuple[int, int]:
+        """Every reference number sealed with an old key, sealed again with the current one,
+        so the old key can be dropped: how many were resealed, and how many no key opens.
+        Only once every worker knows the current key (`rotate-key`)."""
+        resealed = unreadable = 0
+        async for key in self.redis.scan_iter(match=self.keys.every_case(), count=1000):
+            fields = await self.redis.hgetall(key)
+            for name, sealed in fields.items():
+                if not text(name).startswith(REFERENCE) or cipher.is_current(sealed):
+                    continue
+                try:
+                    again = cipher.reseal(sealed)
+                except InvalidToken:
+                    unreadable += 1
+                    continue
+                resealed += await self._reseal.run([text(key)], [text(name), sealed, again])
+        return resealed, unreadable

@@ -118,6 +118,10 @@ class Keys:
         """The set of installed workspace ids (not secret), to list them without KEYS."""
         return f"{self.prefix}:slack-installs"
 
+    def every_case(self) -> str:
+        """A SCAN pattern matching every user's report (`case`), for resealing."""
+        return f"{_glob(self.prefix)}:{{*}}:case"
+
     def slack_state(self, state: str) -> str:
         return f"{self.prefix}:slack-oauth-state:{state}"
 
