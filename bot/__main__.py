@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from . import logs
+from . import DISTRIBUTION, __version__, logs
 from .config import ConfigError, Settings, check_bind
 
 
@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bot",
         description="The staff harassment guide bot: every way to run it.",
     )
+    parser.add_argument("--version", action="version", version=f"{DISTRIBUTION} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default="local", help="whose progress to use (default: local)")
