@@ -21,7 +21,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.web import create_app
 from conversation import school
 from conversation.dates import ZONE
+from conversation.messages import UserKey
 from conversation.runner import Runner, build
+from conversation.storage import BadId, Store
 from conversation.storage.cases import CLICK_WINDOW, SENDS_A_DAY
 from conversation.telling.telling import RETRIES
 from tests.drivers.slack_api import Call, SlackApi
@@ -273,6 +275,16 @@ async def test_gone_not_yours_and_never_sent_read_the_same(
     answers.append(api.posted(LEAD_DM)[-1])
     assert UNAVAILABLE in answers[0].text
     assert len({(a.text, shown([a]).replace(a.channel, "")) for a in answers}) == 1
+
+
+@pytest.mark.parametrize("bad", ["U1:x}", "{T0SCHOOL}", "U1 x", "U*", "U[1]", "U\\1", ""])
+async def test_an_id_that_could_change_a_key_s_name_never_names_one(store: Store, bad: str) -> None:
+    """Behind the adapters' own checks (Slack-shaped ids only), the store refuses any id
+    that could leave its hash tag or name a pattern, as a workspace or as a user."""
+    for user in (UserKey("slack", bad, "U0ALICE"), UserKey("slack", TEAM, bad)):
+        with pytest.raises(BadId):
+            await store.load(user)
+    assert await store.load(UserKey("slack", TEAM, "U0ALICE")) is None
 
 
 # --- finding 14: a doubled click on a button that only sends ------------------------------
