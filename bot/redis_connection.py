@@ -43,7 +43,7 @@ _CLIENT_OPTIONS = {
     "retry": Retry(NoBackoff(), retries=1, supported_errors=(ConnectionError,)),
     "health_check_interval": 30,
 }
-CLUSTER_REFRESH_SECONDS = 1.0
+CLUSTER_REFRESH_SECONDS = 0.1
 """How soon after the last reload of a cluster's slot map a failure may reload it again.
 redis-py's default, a second, meant that a turn failing less than a second after a reload
 read during the failover (by another turn or a readiness check) was tried again on the same
