@@ -18,10 +18,10 @@ from conversation.storage.cases import CLICK_WINDOW
 from tests.drivers.connector import Connector
 
 from .school_files import LEAD_TEAMS
-from .test_lead_teams import press
+from .test_lead_teams import all_actions, press, words
 from .test_overview_slack import Clock, schools
 from .test_overview_teams import Holder, case_of, consent, overview, tell
-from .test_teams import UNAUTHENTICATED, TeamsUser, _serve, poster
+from .test_teams import TENANT, UNAUTHENTICATED, TeamsUser, _serve, poster
 
 
 def worker(redis, prefix: str, clock: Clock) -> Runner:
@@ -96,3 +96,32 @@ async def test_a_doubled_click_on_record_walk_or_a_file_consent_sends_once(
     clock.later(CLICK_WINDOW)
     assert await lees[1].post(accept) == 200 and await lees[0].post(accept) == 200
     assert len(connector.sent_to(lees[0].chat)) == infos + 2
+
+
+async def test_a_withdrawal_replaces_every_copy_in_the_leads_chat_and_their_walk_through(
+    two_workers: list[TestClient], connector: Connector, clock: Clock, redis, prefix: str
+) -> None:
+    """Finding 1 on Teams: the walk-through's cards, the record and its file consent cards
+    all say the report was withdrawn; Lee's walk-through of it is deleted."""
+    alice = TeamsUser(poster(two_workers[0]), connector, "alice")
+    lee = Holder(poster(two_workers[0]), connector, "lee", LEAD_TEAMS)
+    await tell(alice, connector)
+    (report,) = connector.sent_to(lee.chat)
+    ref = next(a["data"]["case"] for a in all_actions(report.card))
+    await press(lee, report, act="walk", case=ref)
+    await press(lee, report, act="record", case=ref)
+    copies = connector.sent_to(lee.chat)[1:]
+    assert len(copies) >= 5 and "Told: Lee Leader" in words(copies)
+    lees = f"{prefix}:{{teams:{TENANT}:{LEAD_TEAMS}}}"
+    assert await redis.get(lees) is not None
+
+    clock.later(60)
+    assert await alice.say("delete my data") == 201
+    replaced = {u.activity_id: u for u in connector.updates(lee.chat)}
+    for copy in copies:
+        now = replaced[copy.created]
+        assert "Told: Lee Leader" not in words([now]) and "Checklist for" not in words([now])
+        if copy.card is not None or copy.text:
+            assert "withdr" in words([now])
+    assert "has withdrawn this report" in words([replaced[report.created]])
+    assert await redis.get(lees) is None and await redis.hgetall(f"{lees}:copies") == {}
