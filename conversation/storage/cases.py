@@ -124,6 +124,22 @@ end
 return refs
 """
 
+# KEYS[1] a person's recent clicks. ARGV: the click (action, item, report), now, the
+# window in seconds, ttl. 1: the first such click in the window (noted), 0: a repeat.
+_FIRST_CLICK = """
+local at = redis.call('HGET', KEYS[1], ARGV[1])
+local now = tonumber(ARGV[2])
+if at and now - tonumber(at) >= 0 and now - tonumber(at) < tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], now)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+CLICK_WINDOW = 5
+"""Seconds (by the store's clock) in which a second click on the same button of the same
+report, one that sends something without changing the report, is a repeat: a doubled click,
+or one click delivered to two workers."""
+
 DONE = "d:"
 """Prefix of the fields holding when each checklist item was marked done."""
 REFERENCE = "r:"
@@ -281,6 +297,7 @@ class Cases:
         self._forget_copies = db.script(_FORGET_COPIES)
         self._note = db.script(_NOTE)
         self._reseal = db.script(_RESEAL)
+        self._first_click = db.script(_FIRST_CLICK)
 
     def now(self) -> int:
         return self.db.now()
@@ -395,6 +412,13 @@ class Cases:
         except DOWN:
             return []
         return [UserKey(lead.platform, lead.workspace, text(u)) for u in raw]
+
+    async def first_click(self, person: UserKey, click: str) -> bool:
+        """Whether this is `person`'s first `click` (action, item and report) in the last
+        `CLICK_WINDOW` seconds; noted if so, in one script, so of two at once one is first."""
+        key = self.keys.clicks(person)
+        args = [click, self.now(), CLICK_WINDOW, CLICK_WINDOW * 12]
+        return bool(await self.db.call(self._first_click.run([key], args)))
 
     async def copied(self, person: UserKey, refs: list[str], reports: tuple[str, ...]) -> None:
         """Messages now in `person`'s chat that show these reports."""

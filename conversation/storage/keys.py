@@ -63,6 +63,11 @@ class Keys:
         """When they sent reports lately (a sorted set of times), for the daily limit."""
         return self.user(reporter) + ":sends"
 
+    def clicks(self, person: UserKey) -> str:
+        """Their latest clicks on report buttons that send without changing the report
+        (click -> time), so that a doubled click sends once."""
+        return self.user(person) + ":clicks"
+
     def leads(self, lead: UserKey) -> str:
         """The reports a person was told of (reporter -> case id), for `status`."""
         return self.user(lead) + ":leads"

@@ -78,6 +78,11 @@ FORWARD = "forward"
 YES = frozenset({"yes", "y", "send", "send it", "yes send", "yes please", "ok send"})
 NO = frozenset({"no", "n", "not now", "dont send", "cancel"})
 
+SENDS_ONLY = frozenset({Act.RECORD, Act.FILE, Act.WALK, Act.REFERENCE})
+"""The report's buttons that send something without changing the report: a second click of
+one within moments is a doubled click, and sends nothing (the others are applied once by
+the case itself, and a second says it was done already)."""
+
 RETRIES = (1.0, 5.0, 30.0)
 """Seconds before each new try at removing a withdrawn report from the message of the person
 told, when the platform refused the update."""
@@ -361,6 +366,9 @@ class Telling:
         if case is None or case.id != case_id or not self.holds(view, case, lead):
             return self._unavailable()
         ref = reference(case, reporter)
+        click = f"{inp.action}:{inp.item}:{ref}"
+        if inp.action in SENDS_ONLY and not await self.cases.first_click(lead, click):
+            return Turn(Outcome.DUPLICATE, ())  # a doubled click: the first one sends
         if inp.action in (Act.RECORD, Act.FILE):
             return self._record(view, reporter, case, inp)
         if inp.action == Act.REFERENCE:

@@ -89,6 +89,8 @@ class SlackApi(StandIn):
             self.teams[token] = team
         self.calls: list[Call] = []
         self.refuse_update = False
+        self.refused: set[str] = set()
+        """Messages (their `ts`) whose `chat.update` is refused, as for a deleted message."""
         self.unreachable: set[str] = set()
         """User ids `conversations.open` refuses, as Slack does for someone it cannot DM."""
         self.files: dict[str, dict[str, Any]] = {}
@@ -232,7 +234,7 @@ class SlackApi(StandIn):
                 "ts": f"1700000000.{next(self._ts):06d}",
             }
         if method == "chat.update":
-            if self.refuse_update:
+            if self.refuse_update or args.get("ts") in self.refused:
                 return {"ok": False, "error": "message_not_found"}
             return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
         if method == "chat.postEphemeral":
