@@ -39,22 +39,30 @@ def _cost(text: str) -> float:
     return best
 
 
+def _in_time(text: str) -> bool:
+    """Read within BOUND, or, on a machine too busy for that, within 50 times what plain
+    text of the same length costs measured beside it: a linear reader stays under 10x,
+    backtracking costs thousands of times more. (A shared CI machine once took 9 ms.)"""
+    cost = _cost(text)
+    return cost < BOUND or cost < 50 * _cost("x" * len(text))
+
+
 def test_repeated_and_is_read_at_once() -> None:
     for repeats in (24, 50, 200):
-        assert _cost("1 and " * repeats) < BOUND, repeats
-        assert _cost("1 and " * repeats + "x") < BOUND, repeats
+        assert _in_time("1 and " * repeats), repeats
+        assert _in_time("1 and " * repeats + "x"), repeats
 
 
 @settings(max_examples=300, deadline=None)
 @given(_ADVERSARIAL)
 def test_any_text_is_read_in_well_under_a_millisecond_per_step(text: str) -> None:
-    assert _cost(text) < BOUND
+    assert _in_time(text)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=400))
 def test_any_unicode_is_read_in_time(text: str) -> None:
-    assert _cost(text) < BOUND
+    assert _in_time(text)
 
 
 def test_numbers_are_read_as_before() -> None:
