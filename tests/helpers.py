@@ -23,6 +23,7 @@ from conversation.engine import Engine
 from conversation.messages import Choose, Question, Say, Turn, UserKey
 from conversation.paths import Path, paths
 
+ROOT = FilePath(__file__).resolve().parents[1]
 FLOW = flow.load()
 ALL_PATHS = list(paths(FLOW))
 

@@ -10,7 +10,7 @@ replaced there, and `python -m pytest -x -q` run on the mutation's test files wi
 as the working directory, so the copy's packages are the ones imported. The real files are
 never edited. A mutation is caught when pytest fails; it survives when pytest passes. The
 exit status is 1 if any survived (or a mutation's text is no longer in its file: the list
-must follow the code), else 0.
+must follow the code), 2 if the tests fail with no mutation at all (checked first), else 0.
 
 Not collected by pytest (its name does not start with `test_`) and not run by CI: it takes
 minutes. Run it after changing the code a mutation names, and add a line for each bug that
@@ -48,9 +48,8 @@ MUTATIONS = (
         "others-record-and-walk",
         "conversation/telling/telling.py",
         "if case is None or case.id != case_id or not self.holds(view, case, lead):",
-        "if case is None or case.id != case_id or not (\n"
-        "            inp.action in (Act.RECORD, Act.FILE, Act.WALK) or self.holds(view, case, lead)\n"
-        "        ):",
+        "if case is None or case.id != case_id or not ("
+        "inp.action in (Act.RECORD, Act.FILE, Act.WALK) or self.holds(view, case, lead)):",
         ("tests/test_survivors.py", "tests/test_lead_slack.py"),
         "Copy the record and Walk me through it work for anyone in the workspace",
     ),
@@ -201,6 +200,29 @@ def _plant(copy: Path, m: Mutation) -> None:
     path.write_text(text.replace(m.original, m.replacement))
 
 
+def _pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, str]:
+    """pytest's exit status on `tests` in `copy`, and the first test that failed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+    )
+    failed = next((line for line in done.stdout.splitlines() if line.startswith("FAILED")), "")
+    return done.returncode, failed.removeprefix("FAILED ")
+
+
+def baseline(chosen: list[Mutation]) -> bool:
+    """Whether every test the mutations name passes with no mutation: else "caught" would
+    mean nothing."""
+    tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+    with tempfile.TemporaryDirectory(prefix="mutation-none-") as tmp:
+        status, failed = _pytest(_copy(Path(tmp)), tests)
+    if status:
+        print(f"without any mutation the tests fail ({status}): {failed}", file=sys.stderr)
+    return status == 0
+
+
 def run(m: Mutation) -> tuple[str, float]:
     """'caught', 'survived', 'stale' (its text is not in the file once) or 'error N' (pytest
     could not run the tests); and the seconds taken."""
@@ -212,21 +234,19 @@ def run(m: Mutation) -> tuple[str, float]:
         except LookupError as exc:
             print(exc, file=sys.stderr)
             return "stale", time.monotonic() - started
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *m.tests],
-            cwd=copy,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        status, failed = _pytest(copy, m.tests)
     # 1: a test failed. Anything else but 0 (no such file, no tests, an error in pytest)
     # says nothing about the mutation.
-    result = {0: "survived", 1: "caught"}.get(done.returncode, f"error {done.returncode}")
+    result = {0: "survived", 1: f"caught by {failed}"}.get(status, f"error {status}")
     return result, time.monotonic() - started
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="list the mutations and stop")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the run without any mutation"
+    )
     parser.add_argument("names", nargs="*", help="only these mutations")
     args = parser.parse_args(argv)
     by_name = {m.name: m for m in MUTATIONS}
@@ -237,11 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         for m in chosen:
             print(f"{m.name:34} {m.file:34} {m.bug}")
         return 0
+    if not args.no_baseline and not baseline(chosen):
+        return 2
     bad = 0
     for m in chosen:
         result, took = run(m)
-        bad += result != "caught"
-        print(f"{result:9} {m.name:34} {took:5.0f} s  {' '.join(m.tests)}", flush=True)
+        bad += not result.startswith("caught")
+        print(f"{m.name:34} {took:4.0f} s  {result}", flush=True)
     print(f"{len(chosen) - bad} of {len(chosen)} caught")
     return 1 if bad else 0
 

@@ -27,6 +27,9 @@ from conversation.storage.store import REPLICA_WAIT_MS
 from conversation.views import Views
 from tests.drivers.connector import Connector
 from tests.drivers.slack_api import TOKEN, SlackApi
+from tests.drivers.slack_user import SECRET, TEAM, SlackUser, guidance_of, step_of
+from tests.drivers.teams_user import TENANT, TeamsUser
+from tests.drivers.teams_user import step_of as card_step
 
 from .helpers import FLOW, SAMPLE_PATHS, click, question, serving
 from .redis_servers import (
@@ -41,9 +44,6 @@ from .redis_servers import (
 )
 from .test_cli import WHOLE_PATH, run
 from .test_paths import check_guidance
-from .test_slack import SECRET, TEAM, SlackUser, guidance_of, step_of
-from .test_teams import TENANT, TeamsUser
-from .test_teams import step_of as card_step
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
 

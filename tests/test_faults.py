@@ -24,13 +24,13 @@ from conversation.storage import Db, Store, StoreUnavailable
 from conversation.views import Views
 from tests.drivers.connector import Connector
 from tests.drivers.slack_api import TOKEN, SlackApi
+from tests.drivers.slack_user import SECRET, SlackUser, step_of
+from tests.drivers.slack_user import poster as slack_poster
+from tests.drivers.teams_user import UNAUTHENTICATED, TeamsUser
+from tests.drivers.teams_user import poster as teams_poster
+from tests.drivers.teams_user import step_of as card_step
 
 from .helpers import question, typed
-from .test_slack import SECRET, SlackUser, step_of
-from .test_slack import poster as slack_poster
-from .test_teams import UNAUTHENTICATED, TeamsUser
-from .test_teams import poster as teams_poster
-from .test_teams import step_of as card_step
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "redis-server"], capture_output=True).returncode != 0,

@@ -23,11 +23,11 @@ from conversation.dates import ZONE
 from conversation.runner import Runner, build
 from conversation.storage import Keys, Timer, Timers
 from conversation.ticker import Ticker
+from tests.drivers.leads import button, buttons, press, shown, with_button
 from tests.drivers.slack_api import Call, SlackApi
+from tests.drivers.slack_user import TEAM, SlackUser, poster, settings_for
 
 from .helpers import path_where
-from .test_lead_slack import button, buttons, press, shown, with_button
-from .test_slack import TEAM, SlackUser, poster, settings_for
 
 LEAD_DM, DEPUTY_DM, GOVERNOR_DM = "DU0LEAD", "DU0DEP", "DU0GOV"
 CONTENT = path_where(

@@ -56,13 +56,13 @@ from conversation import flow, typed
 from conversation.messages import Notice
 from tests.drivers.connector import Call as TeamsCall
 from tests.drivers.slack_api import Call as SlackCall
+from tests.drivers.slack_user import SECRET, SlackUser, signed
+from tests.drivers.slack_user import step_of as slack_step
+from tests.drivers.teams_user import APP_ID, TeamsUser, actions
+from tests.drivers.teams_user import step_of as teams_step
 
 from .hostile_server import Client, Reply, Servers, Snapshot
 from .identity_standin import KID
-from .test_slack import SECRET, SlackUser, signed
-from .test_slack import step_of as slack_step
-from .test_teams import APP_ID, TeamsUser, actions
-from .test_teams import step_of as teams_step
 
 FLOW = flow.load()
 NOTICES = FLOW.notices

@@ -9,7 +9,6 @@ acknowledges and ticks; alice's `status` shows the dated record; `delete my data
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,23 +17,19 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.web import create_app
 from conversation.runner import Runner, build
 from conversation.storage import Db, Keys, Store
-from tests.drivers.slack_api import Call, SlackApi
-
-from .helpers import path_where
-from .school_files import leads_school
-from .test_slack import TEAM, SlackUser, poster, settings_for
-
-LEAD_LEADS = path_where(
-    role=("affected",), perpetrator=("pupil",), lead=("no",), police=("yes",), types=("calls",)
+from tests.drivers.leads import (
+    HANDLING,
+    HEAD_AFFECTED,
+    LEAD_DM,
+    LEAD_LEADS,
+    buttons,
+    press,
+    shown,
+    telling_engine,
+    with_button,
 )
-HEAD_AFFECTED = path_where(role=("affected",), perpetrator=("parent",), lead=("yes",))
-HANDLING = path_where(role=("handling",), lead=("no",))
-LEAD_DM = "DU0LEAD"
-
-
-def telling_engine(store: Store) -> Runner:
-    """The conversation with telling, for a school whose lead can be messaged."""
-    return build(store.redis, prefix=store.keys.prefix, schools=leads_school())
+from tests.drivers.slack_api import Call, SlackApi
+from tests.drivers.slack_user import TEAM, SlackUser, poster, settings_for
 
 
 @pytest.fixture
@@ -62,34 +57,6 @@ def alice(http: TestClient, api: SlackApi) -> SlackUser:
 @pytest.fixture
 def lee(http: TestClient, api: SlackApi) -> SlackUser:
     return SlackUser(poster(http), api, "0lead")
-
-
-def buttons(call: Call) -> list[dict]:
-    """Every button of a message: in actions blocks and beside sections."""
-    found = list(call.actions)
-    found += [b["accessory"] for b in call.blocks if b.get("accessory")]
-    return found
-
-
-def with_button(api: SlackApi, channel: str, prefix: str) -> Call:
-    calls = [
-        c for c in api.posted(channel) if any(b["action_id"].startswith(prefix) for b in buttons(c))
-    ]
-    assert calls, f"no message with a {prefix} button"
-    return calls[-1]
-
-
-def button(call: Call, action_id: str) -> dict:
-    (found,) = [b for b in buttons(call) if b["action_id"] == action_id]
-    return found
-
-
-async def press(user: SlackUser, call: Call, action_id: str) -> int:
-    return await user.act(user.action_payload(call, button(call, action_id)))
-
-
-def shown(calls: list[Call]) -> str:
-    return json.dumps([c.args for c in calls], ensure_ascii=False)
 
 
 async def case_of(redis, prefix: str, user: SlackUser) -> dict[bytes, bytes]:

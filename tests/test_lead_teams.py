@@ -9,7 +9,6 @@ object id) gets one card, which he acknowledges and ticks; `delete my data` with
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,11 +17,20 @@ from aiohttp.test_utils import TestClient
 from bot.config import Settings
 from conversation.storage import Db, Keys, Store
 from tests.drivers.connector import Call, Connector
+from tests.drivers.leads import (
+    HEAD_AFFECTED,
+    LEAD_LEADS,
+    Lead,
+    all_actions,
+    telling_engine,
+    with_data,
+)
+from tests.drivers.leads import card_words as words
+from tests.drivers.leads import press_card as press
+from tests.drivers.teams_user import TENANT, UNAUTHENTICATED, TeamsUser, actions, poster, serve
 
 from .adaptive_cards import problems
 from .school_files import LEAD_TEAMS
-from .test_lead_slack import HEAD_AFFECTED, LEAD_LEADS, telling_engine
-from .test_teams import TENANT, UNAUTHENTICATED, TeamsUser, _serve, actions, poster
 
 
 @pytest.fixture
@@ -33,24 +41,8 @@ async def connector() -> AsyncIterator[Connector]:
 
 @pytest.fixture
 async def http(store: Store) -> AsyncIterator[TestClient]:
-    async with _serve(Settings(teams=UNAUTHENTICATED), telling_engine(store)) as client_:
+    async with serve(Settings(teams=UNAUTHENTICATED), telling_engine(store)) as client_:
         yield client_
-
-
-class Lead(TeamsUser):
-    """Lee, answering in the 1:1 chat the bot created for his object id."""
-
-    def __init__(self, post, connector: Connector) -> None:
-        super().__init__(post, connector, "lee")
-        self.aad = LEAD_TEAMS
-
-    @property
-    def chat(self) -> str:  # type: ignore[override]
-        return self.connector.chat_with(LEAD_TEAMS) or "a:none"
-
-    @chat.setter
-    def chat(self, value: str) -> None:
-        pass
 
 
 @pytest.fixture
@@ -61,41 +53,6 @@ def alice(http: TestClient, connector: Connector) -> TeamsUser:
 @pytest.fixture
 def lee(http: TestClient, connector: Connector) -> Lead:
     return Lead(poster(http), connector)
-
-
-def with_data(connector: Connector, chat: str | None, key: str) -> Call:
-    calls = [
-        c
-        for c in connector.sent_to(chat or "")
-        if c.card and any(key in a["data"] for a in all_actions(c.card))
-    ]
-    assert calls, f"no card with a {key} button"
-    return calls[-1]
-
-
-def all_actions(card: dict) -> list[dict]:
-    """Every Action.Submit in a card, however deep in containers."""
-    found = []
-
-    def walk(items: list) -> None:
-        for block in items:
-            if block.get("type") == "ActionSet":
-                found.extend(block["actions"])
-            walk(block.get("items", []))
-
-    walk(card["body"])
-    return found
-
-
-async def press(user: TeamsUser, call: Call, **want: str) -> int:
-    (action,) = [
-        a for a in all_actions(call.card) if all(a["data"].get(k) == v for k, v in want.items())
-    ]
-    return await user.post(user.activity(value=action["data"], replyToId=call.created, text=""))
-
-
-def words(calls: list[Call]) -> str:
-    return json.dumps([c.body for c in calls], ensure_ascii=False)
 
 
 async def case_of(redis, prefix: str, user: TeamsUser) -> dict[bytes, bytes]:
@@ -249,7 +206,7 @@ async def test_two_workers_racing_acknowledge_against_withdraw_end_withdrawn(
 ) -> None:
     def worker() -> TestClient:
         store = Store(Db(redis, Keys(prefix)), ttl_seconds=30 * 86_400)
-        return _serve(Settings(teams=UNAUTHENTICATED), telling_engine(store))
+        return serve(Settings(teams=UNAUTHENTICATED), telling_engine(store))
 
     async with worker() as one, worker() as two:
         for n in range(4):

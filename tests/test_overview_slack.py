@@ -27,11 +27,11 @@ from conversation.dates import ZONE
 from conversation.messages import UserKey
 from conversation.runner import Runner, build
 from conversation.storage import Cipher
+from tests.drivers.leads import LEAD_DM, LEAD_LEADS, button, press, with_button
 from tests.drivers.slack_api import TOKEN, Call, SlackApi
+from tests.drivers.slack_user import TEAM, SlackUser, poster, settings_for
 
 from .school_files import LEADS_SCHOOL
-from .test_lead_slack import LEAD_DM, LEAD_LEADS, button, press, with_button
-from .test_slack import TEAM, SlackUser, poster, settings_for
 
 SCHOOL = LEADS_SCHOOL + '\n[school.summary]\ngovernor = "Gwen Governor"\n'
 OCTOBER = datetime(2026, 10, 5, 9, 0, tzinfo=ZONE).timestamp()

@@ -21,14 +21,13 @@ from bot.teams_package import build_manifest
 from conversation.runner import Runner, build
 from conversation.storage import Cipher
 from tests.drivers.connector import Call, Connector
+from tests.drivers.leads import LEAD_LEADS, all_actions, with_data
+from tests.drivers.leads import press_card as press
+from tests.drivers.teams_user import TENANT, UNAUTHENTICATED, TeamsUser, poster, serve
 
 from .adaptive_cards import problems
 from .school_files import LEAD_TEAMS, SECOND_TEAMS
-from .test_lead_teams import all_actions, press, with_data
 from .test_overview_slack import REFERENCE, Clock, schools
-from .test_teams import TENANT, UNAUTHENTICATED, TeamsUser, _serve, poster
-
-from .test_lead_slack import LEAD_LEADS  # isort: skip
 
 REPORT = "A report of online bullying or harassment"
 
@@ -67,7 +66,7 @@ async def connector() -> AsyncIterator[Connector]:
 
 @pytest.fixture
 async def http(runner: Runner) -> AsyncIterator[TestClient]:
-    async with _serve(Settings(teams=UNAUTHENTICATED), runner) as client_:
+    async with serve(Settings(teams=UNAUTHENTICATED), runner) as client_:
         yield client_
 
 

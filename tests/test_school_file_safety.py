@@ -18,17 +18,15 @@ from conversation import flow, school
 from conversation.runner import Runner, build
 from conversation.storage import Store
 from tests.drivers.connector import Connector
+from tests.drivers.leads import LEAD_DM, Lead, button, buttons, press_card, with_button, with_data
 from tests.drivers.slack_api import SlackApi
+from tests.drivers.slack_user import SlackUser, guidance_of, poster, settings_for
+from tests.drivers.teams_user import UNAUTHENTICATED, TeamsUser
+from tests.drivers.teams_user import poster as teams_poster
 
 from .helpers import path_where
 from .school_files import LEAD_TEAMS, write
-from .test_lead_slack import LEAD_DM, button, buttons, with_button
-from .test_lead_teams import Lead, with_data
-from .test_lead_teams import press as press_card
 from .test_school import run
-from .test_slack import SlackUser, guidance_of, poster, settings_for
-from .test_teams import UNAUTHENTICATED, TeamsUser
-from .test_teams import poster as teams_poster
 
 # --- refused: what would change how the text around it shows --------------------------------
 
