@@ -215,3 +215,16 @@ def poster(http: TestClient) -> Post:
         return response.status
 
     return post
+
+
+def seen(calls: list[Call]) -> str:
+    """What a person reads in these messages, one block a line: the text of each header,
+    section (and its fields) and context block; never the notification `text`, which only a
+    notification shows. Tests read messages through this, so that a change to how messages
+    are drawn (one message updated in place, say) is followed here once."""
+    lines = []
+    for call in calls:
+        for block in call.blocks:
+            texts = [block.get("text"), *block.get("fields", []), *block.get("elements", [])]
+            lines += [t["text"] for t in texts if isinstance(t, dict) and "text" in t]
+    return "\n".join(t for t in lines if isinstance(t, str))
