@@ -6,8 +6,9 @@
 
 Each mutation is one exact piece of text in one file and what replaces it. For each, the
 checkout (as it is on disk, committed or not) is copied to a temporary directory, the text
-replaced there, and `python -m pytest -x -q` run on the mutation's test files with the copy
-as the working directory, so the copy's packages are the ones imported. The real files are
+replaced there, and `python -m pytest -x -q` run on the mutation's test files, in the order
+listed (the older files first, so "caught by" says whether they catch it), with the copy as
+the working directory, so the copy's packages are the ones imported. The real files are
 never edited. A mutation is caught when pytest fails; it survives when pytest passes. The
 exit status is 1 if any survived (or a mutation's text is no longer in its file: the list
 must follow the code), 2 if the tests fail with no mutation at all (checked first), else 0.
@@ -50,7 +51,7 @@ MUTATIONS = (
         "if case is None or case.id != case_id or not self.holds(view, case, lead):",
         "if case is None or case.id != case_id or not ("
         "inp.action in (Act.RECORD, Act.FILE, Act.WALK) or self.holds(view, case, lead)):",
-        ("tests/test_survivors.py", "tests/test_lead_slack.py"),
+        ("tests/test_lead_slack.py", "tests/test_survivors.py"),
         "Copy the record and Walk me through it work for anyone in the workspace",
     ),
     Mutation(
@@ -58,7 +59,7 @@ MUTATIONS = (
         "adapters/teams/app.py",
         "        self.update = outbox.update\n",
         "        self.update = lambda where, shown: __import__('asyncio').sleep(0, False)\n",
-        ("tests/test_survivors.py", "tests/test_lead_teams.py", "tests/test_teams_production.py"),
+        ("tests/test_lead_teams.py", "tests/test_teams_production.py", "tests/test_survivors.py"),
         "removing the Teams app withdraws the report but leaves it on the lead's card",
     ),
     Mutation(
@@ -66,7 +67,7 @@ MUTATIONS = (
         "conversation/telling/report.py",
         "        at = when(case.acknowledged)\n",
         "        at = when(case.sent)\n",
-        ("tests/test_survivors.py", "tests/test_lead_slack.py", "tests/test_overview_slack.py"),
+        ("tests/test_lead_slack.py", "tests/test_overview_slack.py", "tests/test_survivors.py"),
         "status shows the sent time on the Acknowledged line",
     ),
     Mutation(
@@ -74,7 +75,7 @@ MUTATIONS = (
         "conversation/dates.py",
         "{at:%H:%M}",
         "{at:%I:%M}",
-        ("tests/test_survivors.py", "tests/test_followups.py"),
+        ("tests/test_followups.py", "tests/test_survivors.py"),
         "every date in the record on a 12-hour clock without am/pm",
     ),
     Mutation(
@@ -82,7 +83,7 @@ MUTATIONS = (
         "conversation/telling/telling.py",
         'group = "governors." if governor else "leads."',
         'group = "leads."',
-        ("tests/test_survivors.py", "tests/test_lead_slack.py", "tests/test_lead_teams.py"),
+        ("tests/test_lead_slack.py", "tests/test_lead_teams.py", "tests/test_survivors.py"),
         "an affected head is told 'I can't message them here' above 'Tell <governor>'",
     ),
     Mutation(
@@ -114,7 +115,7 @@ MUTATIONS = (
         "conversation/storage/keys.py",
         'return f"{_glob(self.prefix)}:{{{platform}:{_glob(workspace)}:*"',
         'return f"{_glob(self.prefix)}:{{{platform}:{_glob(workspace)}*"',
-        ("tests/test_survivors.py", "tests/test_slack_install.py"),
+        ("tests/test_slack_install.py", "tests/test_survivors.py"),
         "uninstalling T1 deletes the conversations of T12 too",
     ),
     Mutation(
@@ -122,7 +123,7 @@ MUTATIONS = (
         "conversation/storage/store.py",
         "if at and tonumber(at) > now - window * 1000 then",
         "if at and tonumber(at) > now - window then",
-        ("tests/test_survivors.py", "tests/test_store.py"),
+        ("tests/test_store.py", "tests/test_survivors.py"),
         "the 15-minute retry window shrinks below a second: a retry 2 s later answered twice",
     ),
     Mutation(
@@ -130,7 +131,7 @@ MUTATIONS = (
         "conversation/storage/cases.py",
         "            await self.redis.expire(key, self.ttl)\n\n    async def unpoint",
         "\n    async def unpoint",
-        ("tests/test_survivors.py", "tests/test_telling.py"),
+        ("tests/test_telling.py", "tests/test_survivors.py"),
         "the lead's list of reports is kept for ever",
     ),
     Mutation(
@@ -148,6 +149,14 @@ MUTATIONS = (
         'danger = "If anyone is in immediate danger, get help."',
         ("tests/test_what_people_see.py", "tests/test_flow.py"),
         "the flowchart's closing line no longer says to call 999",
+    ),
+    Mutation(
+        "stale-draw-over-withdrawal",
+        "conversation/telling/telling.py",
+        "            latest = await self.cases.get(reporter)\n",
+        "            return Turn(Outcome.ACTED, ())\n",
+        ("tests/test_lead_slack.py",),
+        "an acknowledgement drawn before a withdrawal lands after it: the report looks live",
     ),
     # --- issue 25: findings whose fixes the tests must keep --------------------------------
     Mutation(
@@ -203,7 +212,18 @@ def _plant(copy: Path, m: Mutation) -> None:
 def _pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, str]:
     """pytest's exit status on `tests` in `copy`, and the first test that failed."""
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-x",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            *tests,
+        ],
         cwd=copy,
         capture_output=True,
         text=True,
