@@ -155,7 +155,7 @@ MUTATIONS = (
         "conversation/telling/telling.py",
         "            latest = await self.cases.get(reporter)\n",
         "            return Turn(Outcome.ACTED, ())\n",
-        ("tests/test_lead_slack.py",),
+        ("tests/test_lead_slack.py", "tests/test_lead_teams.py"),
         "an acknowledgement drawn before a withdrawal lands after it: the report looks live",
     ),
     # --- issue 25: findings whose fixes the tests must keep --------------------------------
