@@ -16,6 +16,7 @@ from conversation.runner import Runner, build
 from conversation.storage import Keys
 from conversation.ticker import Ticker
 from tests.drivers.connector import Call, Connector
+from tests.drivers.followups import CONTENT, DAY, MONDAY, Clock, at
 from tests.drivers.leads import Lead, all_actions, with_data
 from tests.drivers.leads import card_words as words
 from tests.drivers.leads import press_card as press
@@ -23,7 +24,6 @@ from tests.drivers.teams_user import TENANT, UNAUTHENTICATED, TeamsUser, poster,
 
 from .adaptive_cards import problems
 from .school_files import GOVERNOR_TEAMS, LEAD_TEAMS, LEADS_SCHOOL
-from .test_followups import CONTENT, DAY, MONDAY, Clock, at
 
 
 @pytest.fixture

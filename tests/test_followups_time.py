@@ -23,12 +23,7 @@ from conversation.runner import Runner, build
 from conversation.storage import Keys
 from conversation.ticker import Ticker
 from conversation.timing import FollowUp, closures, duration
-from tests.drivers.leads import press
-from tests.drivers.slack_api import SlackApi
-from tests.drivers.slack_user import SlackUser, poster, settings_for
-
-from .helpers import option_words
-from .test_followups import (
+from tests.drivers.followups import (
     CONTENT,
     DAY,
     LEAD_DM,
@@ -40,6 +35,11 @@ from .test_followups import (
     oak,
     send,
 )
+from tests.drivers.leads import press
+from tests.drivers.slack_api import SlackApi
+from tests.drivers.slack_user import SlackUser, poster, settings_for
+
+from .helpers import option_words
 
 ENGLAND = Calendar(FollowUp())
 

@@ -23,11 +23,11 @@ from conversation.storage import Cipher
 from tests.drivers.connector import Call, Connector
 from tests.drivers.leads import LEAD_LEADS, all_actions, with_data
 from tests.drivers.leads import press_card as press
+from tests.drivers.overview import REFERENCE, Clock, schools
 from tests.drivers.teams_user import TENANT, UNAUTHENTICATED, TeamsUser, poster, serve
 
 from .adaptive_cards import problems
 from .school_files import LEAD_TEAMS, SECOND_TEAMS
-from .test_overview_slack import REFERENCE, Clock, schools
 
 REPORT = "A report of online bullying or harassment"
 

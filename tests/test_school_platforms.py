@@ -21,9 +21,9 @@ from tests.drivers.slack_user import SECRET, SlackUser, guidance_of
 from tests.drivers.slack_user import TEAM as SLACK_TEAM
 from tests.drivers.teams_user import TENANT, TeamsUser
 
+from .expected_paths import check_guidance
 from .helpers import path_where, serving
 from .school_files import ALDER_TENANT, BIRCH_TENANT, two_schools, words_of, write
-from .test_paths import check_guidance
 
 SCHOOLS = two_schools()
 ALDER, BIRCH = SCHOOLS.default, SCHOOLS.by_id["T0BIRCH"]

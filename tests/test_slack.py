@@ -41,8 +41,8 @@ from tests.drivers.slack_user import (
     step_of,
 )
 
+from .expected_paths import check_guidance, expected_steps
 from .helpers import FLOW, SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
-from .test_paths import check_guidance, expected_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTICES = FLOW.notices

@@ -42,8 +42,8 @@ from tests.drivers.teams_user import (
     words,
 )
 
+from .expected_paths import check_guidance, expected_steps
 from .helpers import SAMPLE_PATHS, check_all_expire, check_logs_private, stored
-from .test_paths import check_guidance, expected_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW = flow.load()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from conversation.runner import Runner, build
+from conversation.school import Schools
 from conversation.storage import Store
 
 from ..helpers import path_where
@@ -25,9 +26,10 @@ HANDLING = path_where(role=("handling",), lead=("no",))
 LEAD_DM = "DU0LEAD"
 
 
-def telling_engine(store: Store) -> Runner:
-    """The conversation with telling, for a school whose lead can be messaged."""
-    return build(store.redis, prefix=store.keys.prefix, schools=leads_school())
+def telling_engine(store: Store, schools: Schools | None = None) -> Runner:
+    """The conversation with telling, for `schools` (by default, one whose lead can be
+    messaged)."""
+    return build(store.redis, prefix=store.keys.prefix, schools=schools or leads_school())
 
 
 def buttons(call: Call) -> list[dict]:

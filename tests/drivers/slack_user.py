@@ -11,6 +11,7 @@ from itertools import count
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 from slack_sdk.signature import SignatureVerifier
 
@@ -228,3 +229,39 @@ def seen(calls: list[Call]) -> str:
             texts = [block.get("text"), *block.get("fields", []), *block.get("elements", [])]
             lines += [t["text"] for t in texts if isinstance(t, dict) and "text" in t]
     return "\n".join(t for t in lines if isinstance(t, str))
+
+
+def mrkdwn_of(calls: list) -> str:
+    """Every mrkdwn text a person is shown in these Slack messages, as one string."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for call in calls:
+        walk(call.blocks)
+    return "\n".join(found)
+
+
+def slack_user(session: aiohttp.ClientSession, url: str, api: SlackApi, name: str) -> SlackUser:
+    """A Slack user of a `serve` process: each POST waits for the bot's post that answers it."""
+    user = SlackUser(None, api, name)  # type: ignore[arg-type]
+
+    async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
+        before = len(api.posted(user.dm))
+        async with session.post(
+            f"{url}/slack/events", data=body, headers={"Content-Type": content_type, **headers}
+        ) as response:
+            status = response.status
+        await api.until(user.dm, lambda calls: len(api.posted(user.dm)) > before)
+        return status
+
+    user._post = post
+    return user

@@ -167,3 +167,17 @@ def poster(http: TestClient):
         return response.status
 
     return post
+
+
+def card_text(card: dict) -> str:
+    """Every TextBlock of a card, however deep in containers, as one string."""
+    found: list[str] = []
+
+    def walk(items: list) -> None:
+        for block in items:
+            if block.get("type") == "TextBlock":
+                found.append(block["text"])
+            walk(block.get("items", []))
+
+    walk(card["body"])
+    return "\n".join(found)
