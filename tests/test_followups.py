@@ -38,7 +38,7 @@ from tests.drivers.followups import (
 )
 from tests.drivers.leads import button, buttons, press, shown, with_button
 from tests.drivers.slack_api import SlackApi
-from tests.drivers.slack_user import TEAM, SlackUser, poster, settings_for
+from tests.drivers.slack_user import TEAM, SlackUser, open_home, poster, settings_for
 
 
 @pytest.fixture
@@ -483,7 +483,6 @@ async def test_timers_cost_a_turn_nothing_but_one_write_when_a_guide_finishes_wi
 async def test_the_overview_says_what_is_due_next_and_shows_an_escalated_report_to_its_holder(
     alice: SlackUser, lee: SlackUser, dana: SlackUser, api: SlackApi, clock: Clock, ticker, runner
 ) -> None:
-    from .test_overview_slack import open_home
 
     await send(alice, api, escalate=True)
     home = json.dumps((await open_home(lee)).view)

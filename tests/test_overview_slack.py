@@ -12,7 +12,6 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator
-from itertools import count
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -27,7 +26,7 @@ from conversation.storage import Cipher
 from tests.drivers.leads import LEAD_DM, LEAD_LEADS, button, press, with_button
 from tests.drivers.overview import REFERENCE, Clock, schools
 from tests.drivers.slack_api import TOKEN, Call, SlackApi
-from tests.drivers.slack_user import TEAM, SlackUser, poster, settings_for
+from tests.drivers.slack_user import TEAM, SlackUser, open_home, poster, settings_for
 
 
 @pytest.fixture
@@ -58,26 +57,6 @@ def person(http: TestClient, api: SlackApi):
         return SlackUser(poster(http), api, name)
 
     return make
-
-
-_events = count(1)
-
-
-async def open_home(user: SlackUser) -> Call:
-    """The person opens the app's Home tab: what Slack sends, and the view published."""
-    body = user.event("")
-    body["event"] = {
-        "type": "app_home_opened",
-        "user": user.id,
-        "channel": user.dm,
-        "tab": "home",
-        "event_ts": f"1700000300.{next(_events):06d}",
-    }
-    before = len(user.api.homes(user.id))
-    assert await user.send_json(body) == 200
-    homes = user.api.homes(user.id)
-    assert len(homes) == before + 1
-    return homes[-1]
 
 
 def home_buttons(home: Call) -> list[dict]:

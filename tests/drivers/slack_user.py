@@ -265,3 +265,23 @@ def slack_user(session: aiohttp.ClientSession, url: str, api: SlackApi, name: st
 
     user._post = post
     return user
+
+
+_home_events = count(1)
+
+
+async def open_home(user: SlackUser) -> Call:
+    """The person opens the app's Home tab: what Slack sends, and the view published."""
+    body = user.event("")
+    body["event"] = {
+        "type": "app_home_opened",
+        "user": user.id,
+        "channel": user.dm,
+        "tab": "home",
+        "event_ts": f"1700000300.{next(_home_events):06d}",
+    }
+    before = len(user.api.homes(user.id))
+    assert await user.send_json(body) == 200
+    homes = user.api.homes(user.id)
+    assert len(homes) == before + 1
+    return homes[-1]
