@@ -119,6 +119,14 @@ MUTATIONS = (
         "uninstalling T1 deletes the conversations of T12 too",
     ),
     Mutation(
+        "uninstall-timers-by-prefix",
+        "conversation/storage/timers.py",
+        'pattern = f"* {_glob(platform)}:{_glob(workspace)}:*"',
+        'pattern = f"* {_glob(platform)}:{_glob(workspace)}*"',
+        ("tests/test_slack_install.py", "tests/test_survivors.py"),
+        "uninstalling T1 cancels the reminders of T12's reports too",
+    ),
+    Mutation(
         "retry-window-in-milliseconds",
         "conversation/storage/store.py",
         "if at and tonumber(at) > now - window * 1000 then",

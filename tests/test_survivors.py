@@ -16,7 +16,7 @@ from bot.web import create_app
 from conversation.dates import ZONE
 from conversation.messages import UserKey
 from conversation.runner import Runner, build
-from conversation.storage import Store
+from conversation.storage import Store, Timer, Timers
 from tests.drivers.connector import Connector
 from tests.drivers.leads import (
     HEAD_AFFECTED,
@@ -187,10 +187,17 @@ async def test_uninstalling_a_workspace_leaves_one_whose_id_starts_the_same(
     for user in (*t1, t12):
         await redis.set(store.keys.user(user), "1|0|0|welcome|", ex=600)
         await redis.set(store.keys.message(user), "1|C|1", ex=600)
+    timers = Timers(store.db)
+    await timers.set([(Timer("remind", u, "c1"), 2_000_000_000) for u in (*t1, t12)])
     deleted = await Uninstall(store, None)(None, "T1", False)
     assert deleted == 4
     assert [await redis.exists(store.keys.user(u)) for u in t1] == [0, 0]
     assert await redis.exists(store.keys.user(t12), store.keys.message(t12)) == 2
+    assert [await timers.due_at(Timer("remind", u, "c1")) for u in (*t1, t12)] == [
+        None,
+        None,
+        2_000_000_000,
+    ]
 
 
 # --- Teams -------------------------------------------------------------------------------------
