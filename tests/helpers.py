@@ -23,6 +23,7 @@ from conversation.engine import Engine
 from conversation.messages import Choose, Question, Say, Turn, UserKey
 from conversation.paths import Path, paths
 
+ROOT = FilePath(__file__).resolve().parents[1]
 FLOW = flow.load()
 ALL_PATHS = list(paths(FLOW))
 
@@ -147,3 +148,28 @@ async def serving(session: aiohttp.ClientSession, env: dict[str, str]) -> AsyncI
     finally:
         proc.terminate()
         served.stderr = proc.communicate(timeout=15)[1]
+
+
+WHOLE_PATH = "1\n2\n1\n2,3\n1\n1\n2\n1,3\n1\n1\n"
+"""Typed into `python -m bot chat`: a whole path, by numbers, to the checklist."""
+
+
+def run_bot(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m bot ARGS` as an admin runs it, with `env` added to an environment that
+    names no Redis, data folder or school file of its own (the test says which)."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "BOT_DATA_DIR", "SCHOOL_CONFIG")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**base, **(env or {})},
+    )

@@ -35,10 +35,10 @@ from conversation.storage import Db, Keys, Store
 from conversation.views import Views
 from tests.drivers.connector import Connector
 from tests.drivers.slack_api import TOKEN, SlackApi
+from tests.drivers.slack_user import SECRET
+from tests.drivers.teams_user import APP_ID
 
 from .identity_standin import BotFrameworkKeys
-from .test_slack import SECRET
-from .test_teams import APP_ID
 
 T = TypeVar("T")
 

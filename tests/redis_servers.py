@@ -31,6 +31,8 @@ from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.retry import Retry
 
+from bot.local_redis import wait_until_answers
+
 NODE_TIMEOUT_MS = 1000
 """cluster-node-timeout and Sentinel's down-after-milliseconds."""
 
@@ -424,3 +426,38 @@ def sentinel_set(folder: Path) -> Iterator[SentinelSet]:
         yield group
     finally:
         group.stop()
+
+
+class RedisProcess:
+    """A real redis-server with its append-only file on, which a test can stop and start."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_until_answers(self.url)
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(10)

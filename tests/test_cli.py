@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from .helpers import WHOLE_PATH
+from .helpers import run_bot as run
+
 ROOT = Path(__file__).resolve().parents[1]
-WHOLE_PATH = "1\n2\n1\n2,3\n1\n1\n2\n1,3\n1\n1\n"
-
-
-def run(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BOT_DATA_DIR")}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**base, **(env or {})},
-    )
 
 
 def test_a_piped_chat_reaches_the_final_guidance(redis, redis_url: str, prefix: str) -> None:

@@ -27,8 +27,13 @@ from conversation.storage.store import REPLICA_WAIT_MS
 from conversation.views import Views
 from tests.drivers.connector import Connector
 from tests.drivers.slack_api import TOKEN, SlackApi
+from tests.drivers.slack_user import SECRET, TEAM, guidance_of, slack_user, step_of
+from tests.drivers.teams_user import TENANT, TeamsUser
+from tests.drivers.teams_user import step_of as card_step
 
-from .helpers import FLOW, SAMPLE_PATHS, click, question, serving
+from .expected_paths import check_guidance
+from .helpers import FLOW, SAMPLE_PATHS, WHOLE_PATH, click, question, serving
+from .helpers import run_bot as run
 from .redis_servers import (
     COMMON,
     Cluster,
@@ -39,11 +44,6 @@ from .redis_servers import (
     redis_cluster,
     started,
 )
-from .test_cli import WHOLE_PATH, run
-from .test_paths import check_guidance
-from .test_slack import SECRET, TEAM, SlackUser, guidance_of, step_of
-from .test_teams import TENANT, TeamsUser
-from .test_teams import step_of as card_step
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
 
@@ -172,23 +172,6 @@ async def test_serve_on_a_cluster_carries_slack_and_teams_users_on_every_master(
             assert response.status == 200
     assert served.proc.returncode == 0, served.stderr
     assert "Traceback" not in served.stderr
-
-
-def slack_user(session: aiohttp.ClientSession, url: str, api: SlackApi, name: str) -> SlackUser:
-    """A Slack user of a `serve` process: each POST waits for the bot's post that answers it."""
-    user = SlackUser(None, api, name)  # type: ignore[arg-type]
-
-    async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
-        before = len(api.posted(user.dm))
-        async with session.post(
-            f"{url}/slack/events", data=body, headers={"Content-Type": content_type, **headers}
-        ) as response:
-            status = response.status
-        await api.until(user.dm, lambda calls: len(api.posted(user.dm)) > before)
-        return status
-
-    user._post = post
-    return user
 
 
 def teams_poster(session: aiohttp.ClientSession, url: str):

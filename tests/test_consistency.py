@@ -37,11 +37,11 @@ from bot.redis_connection import client, close
 from conversation.progress import Progress
 from tests.drivers.connector import Connector
 from tests.drivers.slack_api import TOKEN, SlackApi
+from tests.drivers.slack_user import SECRET, TEAM, SlackUser, guidance_of, signed, step_of
+from tests.drivers.teams_user import TENANT, TeamsUser, actions, is_checklist, is_question
+from tests.drivers.teams_user import step_of as card_step
 
 from .helpers import ALL_PATHS, FLOW, wait_until_up
-from .test_slack import SECRET, TEAM, SlackUser, guidance_of, signed, step_of
-from .test_teams import TENANT, TeamsUser, actions, is_checklist, is_question
-from .test_teams import step_of as card_step
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_ERRORS = (RedisError, OSError, AttributeError, TypeError)

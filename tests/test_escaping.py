@@ -27,18 +27,24 @@ from conversation.school_flow import apply
 from conversation.storage import Store
 from tests.drivers.connector import Call as TeamsCall
 from tests.drivers.connector import Connector
+from tests.drivers.leads import (
+    LEAD_DM,
+    LEAD_LEADS,
+    Lead,
+    button,
+    press_card,
+    telling_engine,
+    with_button,
+    with_data,
+)
 from tests.drivers.slack_api import Call as SlackCall
 from tests.drivers.slack_api import SlackApi
+from tests.drivers.slack_user import SlackUser, poster, settings_for
+from tests.drivers.teams_user import UNAUTHENTICATED, TeamsUser, card_text
+from tests.drivers.teams_user import poster as teams_poster
 
 from .adaptive_cards import CHECKS, library
 from .school_files import LEAD_TEAMS, write
-from .test_lead_slack import LEAD_DM, button, with_button
-from .test_lead_teams import Lead, with_data
-from .test_lead_teams import press as press_card
-from .test_school_file_safety import LEAD_LEADS, card_text, telling_engine
-from .test_slack import SlackUser, poster, settings_for
-from .test_teams import UNAUTHENTICATED, TeamsUser
-from .test_teams import poster as teams_poster
 
 EVIL = "evil.example"
 HOSTILE_SCHOOL = f"""

@@ -13,7 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.slack.settings import SlackSettings
 from bot.config import Settings
-from bot.local_redis import free_port, wait_until_answers
 from bot.redis_connection import client
 from bot.web import create_app
 from conversation import flow
@@ -24,53 +23,19 @@ from conversation.storage import Db, Store, StoreUnavailable
 from conversation.views import Views
 from tests.drivers.connector import Connector
 from tests.drivers.slack_api import TOKEN, SlackApi
+from tests.drivers.slack_user import SECRET, SlackUser, step_of
+from tests.drivers.slack_user import poster as slack_poster
+from tests.drivers.teams_user import UNAUTHENTICATED, TeamsUser
+from tests.drivers.teams_user import poster as teams_poster
+from tests.drivers.teams_user import step_of as card_step
 
 from .helpers import question, typed
-from .test_slack import SECRET, SlackUser, step_of
-from .test_slack import poster as slack_poster
-from .test_teams import UNAUTHENTICATED, TeamsUser
-from .test_teams import poster as teams_poster
-from .test_teams import step_of as card_step
+from .redis_servers import RedisProcess
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "redis-server"], capture_output=True).returncode != 0,
     reason="needs a redis-server binary to stop and start",
 )
-
-
-class RedisProcess:
-    """A real redis-server with its append-only file on, which a test can stop and start."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.folder),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_until_answers(self.url)
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 @pytest.fixture

@@ -12,75 +12,33 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.web import create_app
 from conversation import school, terms
-from conversation.dates import ZONE
 from conversation.runner import Runner, build
 from conversation.storage import Keys, Timer, Timers
 from conversation.ticker import Ticker
-from tests.drivers.slack_api import Call, SlackApi
-
-from .helpers import path_where
-from .test_lead_slack import button, buttons, press, shown, with_button
-from .test_slack import TEAM, SlackUser, poster, settings_for
-
-LEAD_DM, DEPUTY_DM, GOVERNOR_DM = "DU0LEAD", "DU0DEP", "DU0GOV"
-CONTENT = path_where(
-    role=("affected",), perpetrator=("parent",), lead=("no",), police=("no",), types=("content",)
+from tests.drivers.followups import (
+    CALLS,
+    CONTENT,
+    DAY,
+    DEPUTY_DM,
+    GOVERNOR_DM,
+    LEAD_DM,
+    MONDAY,
+    SCHOOL,
+    Clock,
+    at,
+    nudges,
+    oak,
+    send,
 )
-CALLS = path_where(role=("affected",), perpetrator=("pupil",), lead=("no",), types=("calls",))
-
-SCHOOL = """
-[school]
-name = "Oak School"
-
-[[school.leads]]
-name = "Lee Leader"
-role = "Assistant head"
-slack = "U0LEAD"
-
-[[school.deputies]]
-name = "Dana Deputy"
-role = "Deputy head"
-slack = "U0DEP"
-
-[[school.governors]]
-name = "Gwen Governor"
-role = "Chair of governors"
-slack = "U0GOV"
-"""
-
-
-def local(text: str) -> int:
-    """A UK wall-clock time, as seconds since the epoch."""
-    return int(datetime.fromisoformat(text).replace(tzinfo=ZONE).timestamp())
-
-
-MONDAY = local("2026-03-02 10:00")
-"""A Monday in term, with no bank holiday that week."""
-DAY = 86_400
-
-
-class Clock:
-    """The one clock the bot reads; the test moves it."""
-
-    def __init__(self, at: int = MONDAY) -> None:
-        self.at = float(at)
-
-    def __call__(self) -> float:
-        return self.at
-
-    def set(self, at: int) -> None:
-        self.at = float(at)
-
-
-def oak(extra: str = "") -> school.Schools:
-    return school.parse(tomllib.loads(SCHOOL + extra), "school.toml")
+from tests.drivers.leads import button, buttons, press, shown, with_button
+from tests.drivers.slack_api import SlackApi
+from tests.drivers.slack_user import TEAM, SlackUser, open_home, poster, settings_for
 
 
 @pytest.fixture
@@ -128,25 +86,6 @@ def lee(http: TestClient, api: SlackApi) -> SlackUser:
 @pytest.fixture
 def dana(http: TestClient, api: SlackApi) -> SlackUser:
     return SlackUser(poster(http), api, "0dep")
-
-
-async def send(alice: SlackUser, api: SlackApi, path=CALLS, escalate: bool = False) -> Call:
-    """alice finishes, chooses Lee, and presses Send (or the Send that agrees to escalation)."""
-    await alice.walk(path)
-    await press(alice, with_button(alice.api, alice.dm, "tell:"), "tell:leads.0")
-    preview = with_button(api, alice.dm, "tell-send")
-    assert await press(alice, preview, "tell-send-esc" if escalate else "tell-send") == 200
-    (report,) = api.posted(LEAD_DM)
-    return report
-
-
-async def at(clock: Clock, ticker: Ticker, when: int) -> int:
-    clock.set(when)
-    return await ticker.tick()
-
-
-def nudges(api: SlackApi, channel: str, action: str) -> list[Call]:
-    return [c for c in api.posted(channel) if any(b["action_id"] == action for b in buttons(c))]
 
 
 async def members(redis, prefix: str) -> list[str]:
@@ -544,7 +483,6 @@ async def test_timers_cost_a_turn_nothing_but_one_write_when_a_guide_finishes_wi
 async def test_the_overview_says_what_is_due_next_and_shows_an_escalated_report_to_its_holder(
     alice: SlackUser, lee: SlackUser, dana: SlackUser, api: SlackApi, clock: Clock, ticker, runner
 ) -> None:
-    from .test_overview_slack import open_home
 
     await send(alice, api, escalate=True)
     home = json.dumps((await open_home(lee)).view)

@@ -18,12 +18,12 @@ from bot.web import create_app
 from conversation.runner import build
 from conversation.storage import Keys
 from conversation.ticker import Ticker
+from tests.drivers.followups import CONTENT, DAY, LEAD_DM, MONDAY, Clock, nudges, oak, send
+from tests.drivers.leads import press
 from tests.drivers.slack_api import SlackApi
+from tests.drivers.slack_user import SlackUser, poster, settings_for
 
 from .redis_servers import SentinelSet, sentinel_set
-from .test_followups import CONTENT, DAY, LEAD_DM, MONDAY, Clock, nudges, oak, send
-from .test_lead_slack import press
-from .test_slack import SlackUser, poster, settings_for
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
 

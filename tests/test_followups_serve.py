@@ -15,13 +15,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.drivers.followups import CALLS, CONTENT, LEAD_DM, nudges
+from tests.drivers.leads import buttons, press, with_button
 from tests.drivers.slack_api import TOKEN, SlackApi
+from tests.drivers.slack_user import SECRET, TEAM, SlackUser, slack_user
 
 from .helpers import serving
-from .test_cluster import slack_user
-from .test_followups import CALLS, CONTENT, LEAD_DM, nudges
-from .test_lead_slack import buttons, press, with_button
-from .test_slack import SECRET, TEAM, SlackUser
 
 SECONDS_SCHOOL = """
 [school]

@@ -16,12 +16,14 @@ from conversation.runner import Runner, build
 from conversation.storage import Keys
 from conversation.ticker import Ticker
 from tests.drivers.connector import Call, Connector
+from tests.drivers.followups import CONTENT, DAY, MONDAY, Clock, at
+from tests.drivers.leads import Lead, all_actions, with_data
+from tests.drivers.leads import card_words as words
+from tests.drivers.leads import press_card as press
+from tests.drivers.teams_user import TENANT, UNAUTHENTICATED, TeamsUser, poster, serve
 
 from .adaptive_cards import problems
 from .school_files import GOVERNOR_TEAMS, LEAD_TEAMS, LEADS_SCHOOL
-from .test_followups import CONTENT, DAY, MONDAY, Clock, at
-from .test_lead_teams import Lead, all_actions, press, with_data, words
-from .test_teams import TENANT, UNAUTHENTICATED, TeamsUser, _serve, poster
 
 
 @pytest.fixture
@@ -43,7 +45,7 @@ def runner(redis, prefix: str, clock: Clock) -> Runner:
 
 @pytest.fixture
 async def http(runner: Runner) -> AsyncIterator[TestClient]:
-    async with _serve(Settings(teams=UNAUTHENTICATED), runner) as client_:
+    async with serve(Settings(teams=UNAUTHENTICATED), runner) as client_:
         yield client_
 
 

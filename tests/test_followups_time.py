@@ -23,10 +23,7 @@ from conversation.runner import Runner, build
 from conversation.storage import Keys
 from conversation.ticker import Ticker
 from conversation.timing import FollowUp, closures, duration
-from tests.drivers.slack_api import SlackApi
-
-from .helpers import option_words
-from .test_followups import (
+from tests.drivers.followups import (
     CONTENT,
     DAY,
     LEAD_DM,
@@ -38,8 +35,11 @@ from .test_followups import (
     oak,
     send,
 )
-from .test_lead_slack import press
-from .test_slack import SlackUser, poster, settings_for
+from tests.drivers.leads import press
+from tests.drivers.slack_api import SlackApi
+from tests.drivers.slack_user import SlackUser, poster, settings_for
+
+from .helpers import option_words
 
 ENGLAND = Calendar(FollowUp())
 

@@ -11,10 +11,7 @@ import csv
 import io
 import json
 import logging
-import tomllib
 from collections.abc import AsyncIterator
-from datetime import datetime
-from itertools import count
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -22,37 +19,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.outbox import SlackOutbox
 from bot.web import create_app
-from conversation import school, summary, terms
-from conversation.dates import ZONE
+from conversation import summary, terms
 from conversation.messages import UserKey
 from conversation.runner import Runner, build
 from conversation.storage import Cipher
+from tests.drivers.leads import LEAD_DM, LEAD_LEADS, button, press, with_button
+from tests.drivers.overview import REFERENCE, Clock, schools
 from tests.drivers.slack_api import TOKEN, Call, SlackApi
-
-from .school_files import LEADS_SCHOOL
-from .test_lead_slack import LEAD_DM, LEAD_LEADS, button, press, with_button
-from .test_slack import TEAM, SlackUser, poster, settings_for
-
-SCHOOL = LEADS_SCHOOL + '\n[school.summary]\ngovernor = "Gwen Governor"\n'
-OCTOBER = datetime(2026, 10, 5, 9, 0, tzinfo=ZONE).timestamp()
-REFERENCE = "12/3456/26"
-
-
-class Clock:
-    """The one clock every date comes from: set by the test, moved on by `later`."""
-
-    def __init__(self, at: float = OCTOBER) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at
-
-    def later(self, seconds: float) -> None:
-        self.at += seconds
-
-
-def schools() -> school.Schools:
-    return school.parse(tomllib.loads(SCHOOL), "school.toml")
+from tests.drivers.slack_user import TEAM, SlackUser, open_home, poster, settings_for
 
 
 @pytest.fixture
@@ -83,26 +57,6 @@ def person(http: TestClient, api: SlackApi):
         return SlackUser(poster(http), api, name)
 
     return make
-
-
-_events = count(1)
-
-
-async def open_home(user: SlackUser) -> Call:
-    """The person opens the app's Home tab: what Slack sends, and the view published."""
-    body = user.event("")
-    body["event"] = {
-        "type": "app_home_opened",
-        "user": user.id,
-        "channel": user.dm,
-        "tab": "home",
-        "event_ts": f"1700000300.{next(_events):06d}",
-    }
-    before = len(user.api.homes(user.id))
-    assert await user.send_json(body) == 200
-    homes = user.api.homes(user.id)
-    assert len(homes) == before + 1
-    return homes[-1]
 
 
 def home_buttons(home: Call) -> list[dict]:

@@ -20,33 +20,23 @@ from bot.config import Settings
 from bot.teams_package import build_manifest
 from conversation.runner import Runner, build
 from conversation.storage import Cipher
-from tests.drivers.connector import Call, Connector
+from tests.drivers.connector import Connector
+from tests.drivers.leads import press_card as press
+from tests.drivers.overview import (
+    REFERENCE,
+    Clock,
+    Holder,
+    case_of,
+    cases_in,
+    consent,
+    overview,
+    schools,
+    tell,
+)
+from tests.drivers.teams_user import TENANT, UNAUTHENTICATED, TeamsUser, poster, serve
 
 from .adaptive_cards import problems
 from .school_files import LEAD_TEAMS, SECOND_TEAMS
-from .test_lead_teams import all_actions, press, with_data
-from .test_overview_slack import REFERENCE, Clock, schools
-from .test_teams import TENANT, UNAUTHENTICATED, TeamsUser, _serve, poster
-
-from .test_lead_slack import LEAD_LEADS  # isort: skip
-
-REPORT = "A report of online bullying or harassment"
-
-
-class Holder(TeamsUser):
-    """A lead, answering in the 1:1 chat the bot created for their object id."""
-
-    def __init__(self, post, connector: Connector, name: str, aad: str) -> None:
-        super().__init__(post, connector, name)
-        self.aad = aad
-
-    @property
-    def chat(self) -> str:  # type: ignore[override]
-        return self.connector.chat_with(self.aad) or f"a:1{self.aad}-chat"
-
-    @chat.setter
-    def chat(self, value: str) -> None:
-        pass
 
 
 @pytest.fixture
@@ -67,7 +57,7 @@ async def connector() -> AsyncIterator[Connector]:
 
 @pytest.fixture
 async def http(runner: Runner) -> AsyncIterator[TestClient]:
-    async with _serve(Settings(teams=UNAUTHENTICATED), runner) as client_:
+    async with serve(Settings(teams=UNAUTHENTICATED), runner) as client_:
         yield client_
 
 
@@ -87,52 +77,6 @@ def lee(http: TestClient, connector: Connector) -> Holder:
 @pytest.fixture
 def lena(http: TestClient, connector: Connector) -> Holder:
     return Holder(poster(http), connector, "lena", SECOND_TEAMS)
-
-
-async def tell(user: TeamsUser, connector: Connector, whom: str = "leads.0") -> None:
-    await user.walk(LEAD_LEADS)
-    assert await press(user, with_data(connector, user.chat, "tell"), tell=whom) == 201
-    assert await press(user, with_data(connector, user.chat, "send"), send=whom) == 201
-
-
-async def overview(user: TeamsUser) -> Call:
-    """`reports`, as the bot command sends it: the card that answers."""
-    before = len(user.connector.sent_to(user.chat))
-    assert await user.say("reports") == 201
-    (card,) = [c for c in user.connector.sent_to(user.chat)[before:] if c.card]
-    return card
-
-
-def cases_in(card: Call) -> set[str]:
-    return {a["data"]["case"] for a in all_actions(card.card)}
-
-
-def case_of(connector: Connector, lead: Holder, reporter: TeamsUser) -> str:
-    """The reference the report to `lead` from `reporter` carries on its buttons."""
-    (report,) = [  # the report itself, not an overview
-        c
-        for c in connector.sent_to(lead.chat)
-        if c.card and reporter.aad in json.dumps(c.card) and REPORT in json.dumps(c.card)
-    ]
-    return next(a["data"]["case"] for a in all_actions(report.card))
-
-
-def consent(user: TeamsUser, card: Call, action: str = "accept", url: str = "") -> dict:
-    """The invoke Teams sends when the person answers a file consent card."""
-    (attachment,) = card.body["attachments"]
-    content = attachment["content"]
-    value = {"type": "fileUpload", "action": action, "context": content["acceptContext"]}
-    if action == "accept":
-        value["uploadInfo"] = {
-            "name": attachment["name"],
-            "uploadUrl": url,
-            "contentUrl": f"https://contoso-my.sharepoint.com/personal/lee/{attachment['name']}",
-            "uniqueId": "1150D938-8870-4044-9F2C-5BBDEBA70C9D",
-            "fileType": attachment["name"].rpartition(".")[2],
-        }
-    return user.activity(
-        type="invoke", name="fileConsent/invoke", value=value, replyToId=card.created
-    )
 
 
 # --- `reports` ------------------------------------------------------------------------------------

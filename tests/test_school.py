@@ -4,33 +4,18 @@ workspace or tenant id, every kind of mistake stops start-up with one line, and
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conversation import school
 
+from .helpers import run_bot as run
 from .school_files import ALDER_TENANT, BIRCH_TENANT, two_schools, write
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "school.example.toml"
 LEAD = '[[school.leads]]\nname = "Pat Secretname"\nemail = "pat@example.org"\n'
-
-
-def run(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SCHOOL_CONFIG")}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**base, **env},
-    )
 
 
 # --- the example, and finding a user's school ------------------------------------------

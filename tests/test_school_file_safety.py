@@ -15,20 +15,26 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.config import Settings
 from bot.web import create_app
 from conversation import flow, school
-from conversation.runner import Runner, build
 from conversation.storage import Store
 from tests.drivers.connector import Connector
+from tests.drivers.leads import (
+    LEAD_DM,
+    LEAD_LEADS,
+    Lead,
+    button,
+    buttons,
+    press_card,
+    telling_engine,
+    with_button,
+    with_data,
+)
 from tests.drivers.slack_api import SlackApi
+from tests.drivers.slack_user import SlackUser, guidance_of, mrkdwn_of, poster, settings_for
+from tests.drivers.teams_user import UNAUTHENTICATED, TeamsUser, card_text
+from tests.drivers.teams_user import poster as teams_poster
 
-from .helpers import path_where
+from .helpers import run_bot as run
 from .school_files import LEAD_TEAMS, write
-from .test_lead_slack import LEAD_DM, button, buttons, with_button
-from .test_lead_teams import Lead, with_data
-from .test_lead_teams import press as press_card
-from .test_school import run
-from .test_slack import SlackUser, guidance_of, poster, settings_for
-from .test_teams import UNAUTHENTICATED, TeamsUser
-from .test_teams import poster as teams_poster
 
 # --- refused: what would change how the text around it shows --------------------------------
 
@@ -186,10 +192,6 @@ email = "gwen@oak.example.org"
 """
 """Every text field of the school file holds `{x}` and a lone `{`."""
 
-LEAD_LEADS = path_where(
-    role=("affected",), perpetrator=("pupil",), lead=("no",), police=("yes",), types=("calls",)
-)
-HEAD_AFFECTED = path_where(role=("affected",), perpetrator=("parent",), lead=("yes",))
 SHOWN_AS_WRITTEN = [
     f"staff at Oak {B}.",
     f"Oak EAP {B} (employee assistance programme)",
@@ -233,29 +235,6 @@ def test_braces_in_every_field_a_whole_chat_in_the_terminal(
     assert f"In Slack or Teams I could send this to Lee {B} Leader" in done.stdout
     assert head.returncode == 0 and "Traceback" not in head.stderr, head.stderr
     assert f"At Oak {B}, that is Gwen {B} Governor (Chair {B}" in head.stdout
-
-
-def telling_engine(store: Store, schools: school.Schools) -> Runner:
-    return build(store.redis, prefix=store.keys.prefix, schools=schools)
-
-
-def mrkdwn_of(calls: list) -> str:
-    """Every mrkdwn text a person is shown in these Slack messages, as one string."""
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
-                found.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    for call in calls:
-        walk(call.blocks)
-    return "\n".join(found)
 
 
 async def test_braces_in_every_field_over_slack_offer_report_and_status(
@@ -310,20 +289,6 @@ class Named(TeamsUser):
         activity = super().activity(chat, kind, **fields)
         activity["from"]["name"] = self.display
         return activity
-
-
-def card_text(card: dict) -> str:
-    """Every TextBlock of a card, however deep in containers, as one string."""
-    found: list[str] = []
-
-    def walk(items: list) -> None:
-        for block in items:
-            if block.get("type") == "TextBlock":
-                found.append(block["text"])
-            walk(block.get("items", []))
-
-    walk(card["body"])
-    return "\n".join(found)
 
 
 async def test_braces_in_every_field_over_teams_and_in_the_reporter_s_name(

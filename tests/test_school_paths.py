@@ -22,9 +22,9 @@ from conversation.school import School
 from conversation.storage import Store
 from conversation.views import Views
 
+from .expected_paths import check_guidance, expected_steps
 from .helpers import ALL_PATHS, FLOW
 from .school_files import BIRCH_TENANT, two_schools, words_of
-from .test_paths import check_guidance, expected_steps
 
 SCHOOLS = two_schools()
 ALDER = SCHOOLS.default

@@ -17,13 +17,13 @@ from conversation.messages import UserKey
 from conversation.school import School
 from tests.drivers.connector import Connector
 from tests.drivers.slack_api import TOKEN, SlackApi
+from tests.drivers.slack_user import SECRET, SlackUser, guidance_of
+from tests.drivers.slack_user import TEAM as SLACK_TEAM
+from tests.drivers.teams_user import TENANT, TeamsUser
 
+from .expected_paths import check_guidance
 from .helpers import path_where, serving
 from .school_files import ALDER_TENANT, BIRCH_TENANT, two_schools, words_of, write
-from .test_paths import check_guidance
-from .test_slack import SECRET, SlackUser, guidance_of
-from .test_slack import TEAM as SLACK_TEAM
-from .test_teams import TENANT, TeamsUser
 
 SCHOOLS = two_schools()
 ALDER, BIRCH = SCHOOLS.default, SCHOOLS.by_id["T0BIRCH"]

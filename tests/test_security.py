@@ -26,10 +26,7 @@ from conversation.runner import Runner, build
 from conversation.storage import BadId, Store
 from conversation.storage.cases import CLICK_WINDOW, SENDS_A_DAY
 from conversation.telling.telling import RETRIES
-from tests.drivers.slack_api import Call, SlackApi
-
-from .school_files import LEADS_SCHOOL, leads_school
-from .test_lead_slack import (
+from tests.drivers.leads import (
     LEAD_DM,
     LEAD_LEADS,
     button,
@@ -40,7 +37,10 @@ from .test_lead_slack import (
     shown,
     with_button,
 )
-from .test_slack import TEAM, SlackUser, guidance_of, poster, settings_for
+from tests.drivers.slack_api import Call, SlackApi
+from tests.drivers.slack_user import TEAM, SlackUser, guidance_of, poster, settings_for
+
+from .school_files import LEADS_SCHOOL, leads_school
 
 MONDAY = datetime(2026, 10, 5, 9, 0, tzinfo=ZONE).timestamp()
 DAY = 86_400

@@ -16,12 +16,14 @@ from conversation.runner import Runner, build
 from conversation.storage import Cipher
 from conversation.storage.cases import CLICK_WINDOW
 from tests.drivers.connector import Connector
+from tests.drivers.leads import all_actions
+from tests.drivers.leads import card_words as words
+from tests.drivers.leads import press_card as press
+from tests.drivers.overview import Clock, Holder, case_of, consent, overview, schools, tell
+from tests.drivers.teams_user import TENANT, UNAUTHENTICATED, TeamsUser, poster
+from tests.drivers.teams_user import serve as _serve
 
 from .school_files import LEAD_TEAMS
-from .test_lead_teams import all_actions, press, words
-from .test_overview_slack import Clock, schools
-from .test_overview_teams import Holder, case_of, consent, overview, tell
-from .test_teams import TENANT, UNAUTHENTICATED, TeamsUser, _serve, poster
 
 
 def worker(redis, prefix: str, clock: Clock) -> Runner:

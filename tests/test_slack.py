@@ -8,8 +8,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from itertools import count
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,12 +16,10 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack import app as slack_app
 from adapters.slack import blocks as slack_blocks
-from adapters.slack.settings import SCOPES, SlackSettings
-from bot.config import Settings
+from adapters.slack.settings import SCOPES
 from bot.redis_connection import client
 from bot.web import create_app
 from conversation.engine import Engine
@@ -31,186 +28,24 @@ from conversation.runner import Runner
 from conversation.storage import Db, Store
 from conversation.storage.store import DELIVERY_TTL
 from conversation.views import Views
-from tests.drivers.slack_api import TOKEN, Call, SlackApi
+from tests.drivers.slack_api import TOKEN, SlackApi
+from tests.drivers.slack_user import (
+    CHANNEL,
+    SECRET,
+    TEAM,
+    SlackUser,
+    guidance_of,
+    poster,
+    settings_for,
+    signed,
+    step_of,
+)
 
+from .expected_paths import check_guidance, expected_steps
 from .helpers import FLOW, SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
-from .test_paths import check_guidance, expected_steps
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-TEAM = "T0SCHOOL"
-CHANNEL = "C0GENERAL"
 NOTICES = FLOW.notices
-
-Post = Callable[[bytes, str, dict[str, str]], Awaitable[int]]
-
-
-def signed(body: bytes, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
-    """The headers Slack adds: a timestamp, and the HMAC of it and the body."""
-    timestamp = str(at if at is not None else int(time.time()))
-    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-    return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature or ""}
-
-
-class SlackUser:
-    """One person in one workspace, sending what Slack sends when they type and click."""
-
-    _ids = count(1)
-
-    def __init__(
-        self,
-        post: Post,
-        api: SlackApi,
-        name: str = "alice",
-        team: str = TEAM,
-        enterprise: str | None = None,
-    ) -> None:
-        self._post = post
-        self.api = api
-        self.id = f"U{name.upper()}"
-        self.dm = "D" + self.id  # what the stand-in's conversations.open answers
-        self.team, self.enterprise = team, enterprise
-        # An Enterprise Grid user is kept under their organisation.
-        self.key = UserKey("slack", enterprise or team, self.id)
-
-    # --- sending ------------------------------------------------------------------------
-
-    async def send(self, body: bytes, content_type: str, **headers: str) -> int:
-        return await self._post(body, content_type, {**signed(body), **headers})
-
-    async def send_json(self, body: dict, **headers: str) -> int:
-        return await self.send(json.dumps(body).encode(), "application/json", **headers)
-
-    async def send_form(self, form: dict[str, str]) -> int:
-        return await self.send(urlencode(form).encode(), "application/x-www-form-urlencoded")
-
-    def event(self, text: str, **fields: Any) -> dict:
-        n = next(self._ids)
-        message = {
-            "type": "message",
-            "channel": self.dm,
-            "user": self.id,
-            "text": text,
-            "ts": f"1700000100.{n:06d}",
-            "event_ts": f"1700000100.{n:06d}",
-            "channel_type": "im",
-            **fields,
-        }
-        return {
-            "token": "unused",
-            "team_id": self.team,
-            "enterprise_id": self.enterprise,
-            "api_app_id": "A0APP",
-            "event": message,
-            "type": "event_callback",
-            "event_id": f"Ev0{self.id}{n:06d}",
-            "event_time": 1700000100,
-            "authorizations": [
-                {
-                    "enterprise_id": self.enterprise,
-                    "team_id": self.team,
-                    "user_id": "U0BOT",
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-            "is_ext_shared_channel": False,
-        }
-
-    async def say(self, text: str) -> int:
-        return await self.send_json(self.event(text))
-
-    def command_form(self, channel: str = CHANNEL) -> dict[str, str]:
-        return {
-            "token": "unused",
-            "team_id": self.team,
-            **({"enterprise_id": self.enterprise} if self.enterprise else {}),
-            "team_domain": "school",
-            "channel_id": channel,
-            "channel_name": "general" if channel.startswith("C") else "directmessage",
-            "user_id": self.id,
-            "user_name": "alice",
-            "command": "/report-harassment",
-            "text": "",
-            "api_app_id": "A0APP",
-            "response_url": self.api.response_url(channel),
-            "trigger_id": "1.2.3",
-        }
-
-    async def command(self, channel: str = CHANNEL) -> int:
-        return await self.send_form(self.command_form(channel))
-
-    def action_payload(self, message: Call, action: dict, ticked: tuple[str, ...] = ()) -> dict:
-        ts = message.response["ts"]
-        (actions_block,) = [b for b in message.blocks if b["type"] == "actions"]
-        block_id = actions_block.get("block_id", "b0")
-        state = {}
-        if any(e["type"] == "checkboxes" for e in actions_block["elements"]):
-            selected = [{"value": v, "text": {"type": "plain_text", "text": v}} for v in ticked]
-            state = {
-                block_id: {slack_blocks.PICK: {"type": "checkboxes", "selected_options": selected}}
-            }
-        return {
-            "type": "block_actions",
-            "user": {"id": self.id, "username": "alice", "team_id": self.team},
-            "enterprise": {"id": self.enterprise, "name": "Trust"} if self.enterprise else None,
-            "api_app_id": "A0APP",
-            "token": "unused",
-            "container": {
-                "type": "message",
-                "message_ts": ts,
-                "channel_id": message.channel,
-                "is_ephemeral": False,
-            },
-            "trigger_id": "1.2.3",
-            "team": {"id": self.team, "domain": "school"},
-            "channel": {"id": message.channel, "name": "directmessage"},
-            "message": {"type": "message", "ts": ts, "text": message.text},
-            "state": {"values": state},
-            "response_url": self.api.response_url(message.channel),
-            "actions": [{**action, "block_id": block_id, "action_ts": "1700000200.000001"}],
-        }
-
-    async def act(self, payload: dict) -> int:
-        return await self.send_form({"payload": json.dumps(payload)})
-
-    # --- reading and answering questions -------------------------------------------------
-
-    def question(self) -> Call:
-        """The newest question in the DM: the message with buttons."""
-        questions = [c for c in self.api.posted(self.dm) if c.actions]
-        assert questions, "no question was posted"
-        return questions[-1]
-
-    def click(self, *ids: str, message: Call | None = None) -> dict:
-        """The payload for a click on a button, or for ticking options and pressing Continue."""
-        message = message or self.question()
-        boxes = [e for e in message.actions if e["type"] == "checkboxes"]
-        if boxes:
-            offered = {o["value"] for o in boxes[0]["options"]}
-            assert set(ids) <= offered
-            (go,) = [e for e in message.actions if e["action_id"] == slack_blocks.SUBMIT]
-            return self.action_payload(message, go, ids)
-        (button,) = [e for e in message.actions if e["action_id"] == slack_blocks.ANSWER + ids[0]]
-        return self.action_payload(message, button)
-
-    async def answer(self, *ids: str, message: Call | None = None) -> int:
-        return await self.act(self.click(*ids, message=message))
-
-    async def walk(self, path: tuple, start: Callable[[], Awaitable[int]] | None = None) -> None:
-        assert await (start or (lambda: self.say("hi")))() == 200
-        for step, ids in path:
-            assert step_of(self.question()) == step
-            assert await self.answer(*ids) == 200
-
-
-def step_of(call: Call) -> str:
-    first = call.blocks[0]["text"]["text"]
-    return next(s.id for s in FLOW.steps if first.startswith(f"*{s.title}*"))
-
-
-def guidance_of(api: SlackApi, channel: str) -> list[Call]:
-    return [c for c in api.posted(channel) if c.blocks and c.blocks[0]["type"] == "header"]
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -220,24 +55,6 @@ def guidance_of(api: SlackApi, channel: str) -> list[Call]:
 async def api() -> AsyncIterator[SlackApi]:
     async with SlackApi() as standin:
         yield standin
-
-
-def settings_for(api: SlackApi) -> Settings:
-    return Settings(slack=SlackSettings(TOKEN, SECRET, api.url))
-
-
-def poster(http: TestClient) -> Post:
-    """POST, then wait for the turn the bot runs after its ack, as Slack's user would."""
-
-    async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
-        response = await http.post(
-            "/slack/events", data=body, headers={"Content-Type": content_type, **headers}
-        )
-        await response.release()
-        await http.app[slack_app.BOT].idle()
-        return response.status
-
-    return post
 
 
 @pytest.fixture

@@ -38,10 +38,11 @@ from conversation.messages import UserKey
 from conversation.runner import Runner
 from conversation.storage import Store
 from tests.drivers.slack_api import CLIENT_ID, CLIENT_SECRET, SlackApi
+from tests.drivers.slack_user import SECRET, SlackUser, poster, step_of
+from tests.helpers import ROOT
 
 from .helpers import serving, stored
 from .school_files import write
-from .test_slack import ROOT, SECRET, SlackUser, poster, step_of
 
 KEY = Fernet.generate_key().decode()
 TOKENS = re.compile(rb"xox[bpe]-")

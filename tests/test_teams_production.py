@@ -31,10 +31,10 @@ from bot.web import create_app
 from conversation.engine import Engine
 from conversation.runner import Runner
 from tests.drivers.connector import Connector
+from tests.drivers.teams_user import APP_ID, TENANT, TeamsUser, is_checklist, step_of
 
 from .helpers import SAMPLE_PATHS, serving, stored
 from .identity_standin import WEBCHAT_KID, BotFrameworkKeys, Entra
-from .test_teams import APP_ID, TENANT, TeamsUser, is_checklist, step_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "standin-client-secret"

@@ -7,8 +7,7 @@ import pytest
 from bot.config import Settings
 from conversation.runner import build
 from tests.drivers.connector import Connector
-
-from .test_teams import UNAUTHENTICATED, TeamsUser, _serve, poster
+from tests.drivers.teams_user import UNAUTHENTICATED, TeamsUser, poster, serve
 
 
 @pytest.mark.parametrize("where", ["conversation", "channelData"])
@@ -18,7 +17,7 @@ async def test_a_tenant_that_is_not_text_is_refused_with_400(
 ) -> None:
     async with (
         Connector() as connector,
-        _serve(Settings(teams=UNAUTHENTICATED), build(redis, prefix=prefix)) as http,
+        serve(Settings(teams=UNAUTHENTICATED), build(redis, prefix=prefix)) as http,
     ):
         alice = TeamsUser(poster(http), connector)
         activity = alice.activity(text="hi")

@@ -23,10 +23,10 @@ from conversation.messages import (
 from conversation.progress import Progress
 from conversation.runner import Runner
 from conversation.storage import Store
+from tests.drivers.leads import LEAD_LEADS, telling_engine
 
 from .helpers import ALL_PATHS, check_logs_private, question
 from .school_files import leads_school
-from .test_lead_slack import LEAD_LEADS, telling_engine
 
 AFFECTED = [p for p in ALL_PATHS if dict(p)["role"] == ("affected",)]
 ALICE = UserKey("slack", "T0SCHOOL", "UALICE")

@@ -4,6 +4,7 @@ Redis that stops and comes back while the chat is open."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -16,10 +17,12 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from redis import Redis as SyncRedis
+from redis import exceptions as redis_errors
 
 from bot.redis_connection import answers
 
-from .test_faults import RedisProcess
+from .redis_servers import RedisProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "\r\n> "
@@ -34,10 +37,29 @@ def _env(**extra: str) -> dict[str, str]:
     return {**base, "TERM": "dumb", "PYTHONUNBUFFERED": "1", **extra}
 
 
+def _interruptible() -> None:
+    """In the chat's process, before it runs: Ctrl-C's SIGINT acted on again. A shell without
+    job control starts a background job (`pytest ... &`) with SIGINT ignored, and an ignored
+    signal stays ignored across exec, so the bot would never see the Ctrl-C a test types."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def stop_embedded(data: Path) -> None:
+    """The embedded Valkey a chat started in `data`, shut down if it is still serving (the
+    chat was killed, or a test failed before the bot could stop it): no test leaves one."""
+    socket = data / "valkey.sock"
+    if socket.exists() and answers(f"unix://{socket}"):
+        with contextlib.suppress(redis_errors.ConnectionError):
+            SyncRedis(unix_socket_path=str(socket)).shutdown(nosave=True)
+
+
 @pytest.fixture
 def chat() -> Iterator:
-    """Start `python -m bot chat` in a pty with the given settings; always ended after."""
+    """Start `python -m bot chat` in a pty with the given settings; always ended after, and
+    the embedded server of its BOT_DATA_DIR (if it has one) stopped."""
     spawned: list[pexpect.spawn] = []
+    folders: list[Path] = []
 
     def start(user: str, first: str = "1) Start", **env: str) -> pexpect.spawn:
         child = pexpect.spawn(
@@ -48,8 +70,11 @@ def chat() -> Iterator:
             encoding="utf-8",
             timeout=20,
             dimensions=(40, 250),
+            preexec_fn=_interruptible,
         )
         spawned.append(child)
+        if "BOT_DATA_DIR" in env:
+            folders.append(Path(env["BOT_DATA_DIR"]))
         child.expect_exact(first)
         child.expect_exact("> ")
         return child
@@ -58,6 +83,8 @@ def chat() -> Iterator:
     for child in spawned:
         if child.isalive():
             child.terminate(force=True)
+    for folder in folders:
+        stop_embedded(folder)
 
 
 def answer(child: pexpect.spawn, text: str, then: str) -> str:
@@ -205,6 +232,13 @@ def test_a_long_account_gets_a_kind_answer_and_the_options(
 
 def test_piped_into_head_ends_quietly_and_stops_the_embedded_server(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    try:
+        _piped_into_head(data)
+    finally:
+        stop_embedded(data)
+
+
+def _piped_into_head(data: Path) -> None:
     done = subprocess.run(
         f"printf '1\\n1\\n1\\n' | {sys.executable} -m bot chat --user me | head -3",
         shell=True,

@@ -14,12 +14,11 @@ from conversation import flow, school
 from conversation.guidance import build as build_guidance
 from conversation.school_flow import apply
 from conversation.storage import Store
+from tests.drivers.leads import HANDLING, LEAD_DM, LEAD_LEADS, button, telling_engine, with_button
 from tests.drivers.slack_api import Call, SlackApi
+from tests.drivers.slack_user import SlackUser, guidance_of, mrkdwn_of, poster, settings_for
 
 from .school_files import write
-from .test_lead_slack import HANDLING, LEAD_DM, button, with_button
-from .test_school_file_safety import LEAD_LEADS, mrkdwn_of, telling_engine
-from .test_slack import SlackUser, guidance_of, poster, settings_for
 
 ELM = """
 [school]

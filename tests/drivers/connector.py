@@ -131,6 +131,8 @@ class Connector(StandIn):
             return web.json_response({"error": {"code": "NotFound"}}, status=404)
         replaced = request.match_info["activity"]
         conversation = request.match_info["conversation"]
+        if self.before is not None:
+            await self.before("PUT", {"activity": replaced, "body": body})
         self._record(Call("PUT", conversation, replaced, body, replaced, _auth(request)))
         return web.json_response({"id": replaced})
 

@@ -202,6 +202,8 @@ class SlackApi(StandIn):
             return web.json_response(
                 {"ok": True, "user_id": BOT_USER, "bot_id": "B0BOT", "team_id": team}
             )
+        if self.before is not None:
+            await self.before(method, args)
         response = self._answer(method, args)
         if method == "chat.postMessage" and self._waiting:
             self._offer(at, args["channel"], response["ts"], {**args, "blocks": _blocks(args)})

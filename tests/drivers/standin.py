@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -41,6 +41,9 @@ class StandIn:
         self._waiting: dict[str, tuple[Wanted, asyncio.Future[Posted]]] = {}
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self.before: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+        """Awaited with each call's method and arguments before it is answered, so that a test
+        can hold one call there and force an order on two workers (see `Gate`)."""
 
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError
@@ -71,3 +74,22 @@ class StandIn:
         if waiting and not waiting[1].done() and waiting[0](body):
             del self._waiting[channel]
             waiting[1].set_result(Posted(at, channel, ref, body))
+
+
+class Gate:
+    """Holds the first call that `matches` until `open()`: set as a stand-in's `before`, it
+    makes one worker's call land after another's, so that a race is run in a chosen order
+    rather than hoped for."""
+
+    def __init__(self, matches: Callable[[str, dict[str, Any]], bool]) -> None:
+        self.matches = matches
+        self.reached = asyncio.Event()
+        self._open = asyncio.Event()
+
+    async def __call__(self, method: str, args: dict[str, Any]) -> None:
+        if not self.reached.is_set() and self.matches(method, args):
+            self.reached.set()
+            await self._open.wait()
+
+    def open(self) -> None:
+        self._open.set()
