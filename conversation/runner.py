@@ -298,7 +298,9 @@ class Runner:
             if where and isinstance(r, Question)
         ]
         if questions:
-            await self.store.remember_message(user, *questions[-1])
+            twin = await self.store.remember_message(user, *questions[-1])
+            if twin and outbox.here(twin.where) and not (change and change[0] == twin.where):
+                await self._update(outbox, twin.where, Closed())  # one live question
         if turn.about and self.telling:
             # Every message that shows the report, the walk-through's questions too; not the
             # user's own question asked again below `status`.

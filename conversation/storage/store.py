@@ -14,7 +14,6 @@ it, so that a turn acknowledged to the user survives the master's crash and the 
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -65,7 +64,9 @@ return {'applied', shown}
 
 # KEYS[1] the user's progress, KEYS[2] their last question message. ARGV: the question's
 # version, where it is, ttl. Kept only for a question of the stored conversation (not one
-# deleted meanwhile) and no older than the one kept already. Returns 'kept' or 'older'.
+# deleted meanwhile) and no older than the one kept already. Returns 'older', or the message
+# kept before (`version|where`, '' if none): the same question posted twice by two turns at
+# once leaves the other one to close.
 _REMEMBER_MESSAGE = """
 local progress = redis.call('GET', KEYS[1])
 local version = tonumber(ARGV[1])
@@ -73,7 +74,7 @@ if not progress or version > tonumber(string.match(progress, '^(%d+)|')) then re
 local cur = redis.call('GET', KEYS[2])
 if cur and tonumber(string.match(cur, '^(%d+)|')) > version then return 'older' end
 redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
-return 'kept'
+return cur or ''
 """
 
 DELIVERY_TTL = 900
@@ -211,19 +212,28 @@ class Store:
             self._no_replica_until[name] = time.monotonic() + REPLICA_RETRY
         return result
 
-    async def remember_message(self, user: UserKey, question: Question, where: str) -> None:
+    async def remember_message(self, user: UserKey, question: Question, where: str) -> Shown | None:
         """Where `question` was posted (an opaque platform reference), so that a typed answer
         can update it in place too. Two turns' posts can finish in either order, and a
         conversation can be deleted meanwhile, so it is kept only for a question of the
         stored conversation no older than the one kept already. Best effort: without it an
-        old question keeps its buttons, and a click on them is simply stale."""
-        with contextlib.suppress(StoreUnavailable):
-            await self.db.call(
+        old question keeps its buttons, and a click on them is simply stale.
+
+        Returns the message of the same question kept before, elsewhere: two turns at once
+        (a double click) each posted it, and the one replaced is left to close."""
+        try:
+            raw = await self.db.call(
                 self._remember_message.run(
                     [self.keys.user(user), self.keys.message(user)],
                     [question.version, where, self.ttl],
                 )
             )
+        except StoreUnavailable:
+            return None
+        before = _shown(raw)  # None for 'older', or nothing kept before
+        if before and before.version == question.version and before.where != where:
+            return before
+        return None
 
     async def recall_message(self, user: UserKey) -> Shown | None:
         """Where the newest question message is, or None (best effort)."""
