@@ -155,7 +155,10 @@ def _preview(settings: Settings, school_id: str | None, out: str) -> int:
     picked = picked or (settings.schools.all() or (None,))[0]
     if picked is not None:
         seen = school_view(seen, picked)
-    print(write(seen, Path(out)))
+    try:
+        print(write(seen, Path(out)))
+    except FileNotFoundError as exc:  # the renderer, with the npm step that fetches it
+        raise ConfigError(str(exc)) from None
     return 0
 
 

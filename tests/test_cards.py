@@ -110,9 +110,7 @@ def test_the_preview_shows_every_step_for_both_roles_and_every_notice(tmp_path: 
     assert "Copy as text" in page and "Your checklist" in page
 
 
-def test_the_preview_with_a_school_shows_its_details(
-    tmp_path: Path, capsys, monkeypatch
-) -> None:
+def test_the_preview_with_a_school_shows_its_details(tmp_path: Path, capsys, monkeypatch) -> None:
     """The school file is SCHOOL_CONFIG, as for serve; --school takes an id, as for chat."""
     library()
     out = tmp_path / "school.html"
