@@ -15,6 +15,16 @@ from .config import ConfigError, Settings, check_bind
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ConfigError, FlowError) as exc:  # a misconfiguration: one line, exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def parser() -> argparse.ArgumentParser:
+    """Every command and option, each with its help text."""
     parser = argparse.ArgumentParser(
         prog="python -m bot",
         description="The staff harassment guide bot: every way to run it.",
@@ -65,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     termly = commands.add_parser("summary", help="print a school's termly summary for governors")
     termly.add_argument("--term", required=True, help="autumn-YYYY, spring-YYYY or summer-YYYY")
     termly.add_argument("--school", help="its Slack team or Teams tenant id (default: [school])")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "diagram":
         from conversation import flow, machine
 
@@ -85,29 +97,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {placeholder_line(unset)}", file=sys.stderr)
         print(written)
         return 0
-    try:
-        settings = Settings.from_env()
-        if args.command == "preview":
-            return _preview(settings, args.school, args.out)
-        if args.command == "check-config":
-            return _check_config(settings, args.school)
-        if args.command == "rotate-key":
-            return asyncio.run(_rotate_key(settings))
-        if args.command == "summary":
-            from .summary import print_summary
+    settings = Settings.from_env()
+    if args.command == "preview":
+        return _preview(settings, args.school, args.out)
+    if args.command == "check-config":
+        return _check_config(settings, args.school)
+    if args.command == "rotate-key":
+        return asyncio.run(_rotate_key(settings))
+    if args.command == "summary":
+        from .summary import print_summary
 
-            return print_summary(settings, args.term, args.school, sys.stdout)
-        if args.command == "chat":
-            logging.basicConfig(level=logging.WARNING)
-            workspace = _school_id(settings, args.school)
-            from . import console
+        return print_summary(settings, args.term, args.school, sys.stdout)
+    if args.command == "chat":
+        logging.basicConfig(level=logging.WARNING)
+        workspace = _school_id(settings, args.school)
+        from . import console
 
-            return console.run(settings, args.user, sys.stdin, sys.stdout, workspace)
-        if args.command == "serve":
-            return _serve(settings, args.host, args.port, args.workers)
-    except (ConfigError, FlowError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return console.run(settings, args.user, sys.stdin, sys.stdout, workspace)
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port, args.workers)
     return 0
 
 
@@ -116,6 +124,7 @@ def _serve(settings: Settings, host: str, port_flag: str | None, workers_flag: s
     from conversation import flow
 
     from . import startup
+    from .redis_connection import refusal
 
     port = (
         startup.port(port_flag, "--port")
@@ -126,6 +135,8 @@ def _serve(settings: Settings, host: str, port_flag: str | None, workers_flag: s
     check_bind(settings, host)
     flow.load()
     startup.check_port(host, port)
+    if settings.redis_url and (why := refusal(settings.redis_url)):
+        raise ConfigError(why)
     logs.configure(logging.INFO)
     startup.announce(settings, workers)
     if workers > 1:

@@ -252,11 +252,14 @@ def refusal(url: str) -> str:
     return f"cannot reach Redis at {redact(url)}"
 
 
-_AUTH = re.compile(r"WRONGPASS|NOAUTH|invalid username-password|Authentication required", re.I)
+_AUTH = re.compile(
+    r"WRONGPASS|NOAUTH|invalid username-password|Authentication required|already authenticated",
+    re.I,
+)
 
 
 def _password_line(url: str, said: str) -> str:
-    if re.search(r"NOAUTH|Authentication required", said, re.I):
+    if re.search(r"NOAUTH|Authentication required|already authenticated", said, re.I):
         return f"Redis at {redact(url)} needs a password, and REDIS_URL gives none"
     return f"Redis refused the password in REDIS_URL ({redact(url)})"
 
