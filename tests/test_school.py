@@ -242,13 +242,8 @@ def test_check_config_for_one_school_and_for_an_id_without_one(tmp_path: Path) -
     other = run("check-config", "--school", "T0NOTHERE", env=env)
     chat = run("chat", "--school", "T0NOTHERE", env=env)
     assert other.returncode == chat.returncode == 2 and other.stdout == ""
-    assert (
-        other.stderr
-        == chat.stderr
-        == (
-            f"error: --school T0NOTHERE: {tmp_path / 'school.toml'} has no [schools.T0NOTHERE] table\n"
-        )
-    )
+    refused = f"--school T0NOTHERE: {tmp_path / 'school.toml'} has no [schools.T0NOTHERE] table"
+    assert other.stderr == chat.stderr == f"error: {refused}\n"
     # A tenant id in capitals is the same tenant, for both.
     assert run("check-config", "--school", BIRCH_TENANT.upper(), env=env).returncode == 0
     unset = run("check-config", env={})
