@@ -62,29 +62,18 @@ def workers(raw: str) -> int:
 
 def check_port(host: str, number: int) -> None:
     """A port in use, or an address this machine does not have, as one line before anything
-    starts (and before `--workers` spawns processes that would each fail). Whether something
-    listens is asked by connecting: a bind alone can succeed beside another server's, as
-    both set SO_REUSEADDR."""
+    starts (and before `--workers` spawns processes that would each fail)."""
     try:
         infos = socket.getaddrinfo(host, number, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ConfigError(f"--host {host}: not an address here ({exc.strerror})") from None
     family, kind, proto, _, address = infos[0]
-    here = ("::1" if family == socket.AF_INET6 else "127.0.0.1") if _wildcard(host) else host
     with socket.socket(family, kind, proto) as probe:
-        probe.settimeout(1.0)
-        if probe.connect_ex((here, number, *address[2:])) == 0:
-            raise ConfigError(listen_error(host, number, OSError(98, "Address already in use")))
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
         try:
             probe.bind(address)
         except OSError as exc:
             raise ConfigError(listen_error(host, number, exc)) from None
-
-
-def _wildcard(host: str) -> bool:
-    return host in ("", "0.0.0.0", "::")
 
 
 def listen_error(host: str, number: int, exc: OSError) -> str:

@@ -187,28 +187,32 @@ def test_a_setting_serve_cannot_use_is_one_line(
     assert one_line(done).startswith(expected)
 
 
-def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("taken_on", "serve_on", "workers"),
+    [
+        ("127.0.0.1", "127.0.0.1", "1"),
+        ("127.0.0.1", "127.0.0.1", "2"),
+        # Both set SO_REUSEADDR, as servers do: Linux lets each bind beside the other's.
+        ("0.0.0.0", "127.0.0.1", "1"),
+        ("127.0.0.1", "0.0.0.0", "2"),
+    ],
+)
+def test_a_port_in_use_is_one_line(
+    tmp_path: Path, taken_on: str, serve_on: str, workers: str
+) -> None:
     with socket.socket() as taken:
-        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
-        taken.bind(("127.0.0.1", 0))
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind((taken_on, 0))
         taken.listen()
         port = taken.getsockname()[1]
-        for host in ("127.0.0.1", "0.0.0.0"):
-            for workers in ("1", "2"):
-                done = run(
-                    "serve",
-                    "--host",
-                    host,
-                    "--port",
-                    str(port),
-                    "--workers",
-                    workers,
-                    BOT_DATA_DIR=str(tmp_path),
-                )
-                assert one_line(done) == (
-                    f"error: cannot listen on {host}:{port}: address already in use "
-                    "(another program, or another bot, is serving it)"
-                )
+        done = run(
+            *("serve", "--host", serve_on, "--port", str(port), "--workers", workers),
+            BOT_DATA_DIR=str(tmp_path),
+        )
+        assert one_line(done) == (
+            f"error: cannot listen on {serve_on}:{port}: address already in use "
+            "(another program, or another bot, is serving it)"
+        )
 
 
 @needs_redis_server
