@@ -124,6 +124,7 @@ def _serve(settings: Settings, host: str, port_flag: str | None, workers_flag: s
     from conversation import flow
 
     from . import startup
+    from .keyfile import sealing_keys
     from .redis_connection import refusal
 
     port = (
@@ -137,6 +138,7 @@ def _serve(settings: Settings, host: str, port_flag: str | None, workers_flag: s
     startup.check_port(host, port)
     if settings.redis_url and (why := refusal(settings.redis_url)):
         raise ConfigError(why)
+    sealing_keys(settings)  # BOT_DATA_DIR unusable: one line, before the first log line
     logs.configure(logging.INFO)
     startup.announce(settings, workers)
     if workers > 1:

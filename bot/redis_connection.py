@@ -28,6 +28,7 @@ from redis.exceptions import (
     ConnectionError,
     RedisClusterException,
     RedisError,
+    ResponseError,
 )
 
 from conversation.storage import Db, writable
@@ -246,6 +247,10 @@ def refusal(url: str) -> str:
             return ""
     except AuthenticationError as exc:
         return _password_line(url, str(exc))
+    except ResponseError as exc:  # it answered, and said no: say what (never a secret)
+        if _AUTH.search(str(exc)):
+            return _password_line(url, str(exc))
+        return f"Redis at {redact(url)} refused: {exc}"
     except (RedisError, RedisClusterException, OSError) as exc:
         if _AUTH.search(str(exc)):
             return _password_line(url, str(exc))

@@ -177,8 +177,13 @@ async def test_serve_with_nothing_set_warns_that_nobody_can_reach_it(tmp_path: P
         (("--port", "80a"), {}, "error: --port must be a port number from 1 to 65535, got '80a'"),
         (("--workers", "0"), {}, "error: --workers must be a whole number from 1 to 64, got '0'"),
         (("--host", "no.such.host.invalid"), {}, "error: --host no.such.host.invalid: not an"),
+        (
+            (),
+            {"MicrosoftAppId": "my-bot", "MicrosoftAppPassword": "x"},
+            "error: MicrosoftAppId must be the Azure Bot's Microsoft App ID, a GUID",
+        ),
     ],
-    ids=["PORT=abc", "PORT=70000", "PORT=0", "--port", "--workers", "--host"],
+    ids=["PORT=abc", "PORT=70000", "PORT=0", "--port", "--workers", "--host", "MicrosoftAppId"],
 )
 def test_a_setting_serve_cannot_use_is_one_line(
     tmp_path: Path, args: tuple[str, ...], env: dict[str, str], expected: str
@@ -231,6 +236,15 @@ def test_a_wrong_redis_password_is_said_as_such(locked_redis: int, command: str)
     )
     gone = one_line(run(command, REDIS_URL=f"redis://:{PASSWORD}@127.0.0.1:1/0"))
     assert gone == "error: cannot reach Redis at redis://:***@127.0.0.1:1/0"
+    no_db = one_line(run(command, REDIS_URL=f"redis://:{PASSWORD}@127.0.0.1:{locked_redis}/99"))
+    where = f"redis://:***@127.0.0.1:{locked_redis}/99"
+    assert no_db == f"error: Redis at {where} refused: DB index is out of range"
+
+
+def test_a_data_folder_that_cannot_be_one_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    line = one_line(run("serve", BOT_DATA_DIR=str(tmp_path / "a-file" / "data")))
+    assert line.startswith(f"error: BOT_DATA_DIR: cannot keep the reference key in {tmp_path}")
 
 
 def test_a_wrong_redis_password_with_workers_is_one_line_too(locked_redis: int) -> None:
