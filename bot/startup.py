@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import socket
 from collections.abc import Iterator, Mapping
 from importlib import metadata
@@ -28,7 +29,8 @@ log = logging.getLogger("bot.startup")
 DISTRIBUTION = "staff-harassment-bot"
 MAX_WORKERS = 64
 EXAMPLE_NAME = "Example Academy"
-EXAMPLE_HOSTS = ("example.org", "example.com", "example.net")
+EXAMPLE_HOST = re.compile(r"(?<![\w.-])example\.(?:org|com|net)\b", re.I)
+"""The example's own host, in a link or an address: not a school's subdomain of it."""
 
 
 def version() -> str:
@@ -149,9 +151,8 @@ def example_values(school: School) -> Iterator[str]:
     for value in _strings(school):
         if value == EXAMPLE_NAME:
             yield EXAMPLE_NAME
-        for host in EXAMPLE_HOSTS:
-            if host in value.lower():
-                yield host
+        for host in EXAMPLE_HOST.findall(value):
+            yield host.lower()
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -384,3 +384,20 @@ def test_teams_package_refuses_a_long_developer_name_and_warns_of_placeholders(
     with zipfile.ZipFile(out) as package:
         manifest = json.loads(package.read("manifest.json"))
     assert manifest["developer"]["name"] == "Oak Trust"
+
+
+def test_only_the_example_s_own_details_count_as_unedited(tmp_path: Path) -> None:
+    """The example's name, links and addresses; a school's own name or host is not it."""
+    from bot.startup import example_values
+    from conversation import school
+
+    (example,) = school.load(EXAMPLE).all()
+    assert set(example_values(example)) == {"Example Academy", "example.org"}
+    own = tmp_path / "oak.toml"
+    own.write_text(
+        '[school]\nname = "Example Road Academy"\n'
+        '[school.eap]\nname = "Oak EAP"\nurl = "https://oak.example.org/eap"\n'
+        '[[school.leads]]\nname = "Lee"\nemail = "lee@oak.example.org"\n'
+    )
+    (oak,) = school.load(own).all()
+    assert list(example_values(oak)) == []
