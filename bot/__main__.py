@@ -164,8 +164,8 @@ def _preview(settings: Settings, school_id: str | None, out: str) -> int:
     seen = flow.load()
     if school_id is not None:
         _school_id(settings, school_id)
-    picked = settings.schools.for_workspace(school_id) if school_id else None
-    picked = picked or (settings.schools.all() or (None,))[0]
+    schools = settings.schools
+    picked = schools.for_workspace(school_id or "") or next(iter(schools.all()), None)
     if picked is not None:
         seen = school_view(seen, picked)
     try:
