@@ -8,11 +8,23 @@ import logging
 import os
 import sys
 
+from conversation.flow import FlowError
+
 from . import DISTRIBUTION, __version__, logs
 from .config import ConfigError, Settings, check_bind
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ConfigError, FlowError) as exc:  # a misconfiguration: one line, exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def parser() -> argparse.ArgumentParser:
+    """Every command and option, each with its help text."""
     parser = argparse.ArgumentParser(
         prog="python -m bot",
         description="The staff harassment guide bot: every way to run it.",
@@ -21,22 +33,41 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default="local", help="whose progress to use (default: local)")
-    chat.add_argument("--school", help="talk as staff of this school id (see SCHOOL_CONFIG)")
+    chat.add_argument(
+        "--school",
+        metavar="ID",
+        help="talk as staff of this school: its Slack team or Teams tenant id in SCHOOL_CONFIG",
+    )
     commands.add_parser("diagram", help="print the state machine as Mermaid")
     preview = commands.add_parser("preview", help="write every message as an HTML page")
     preview.add_argument("--out", default="preview.html", help="where to write the page")
     preview.add_argument(
-        "--school", metavar="FILE", help="with this school file's details (its first school)"
+        "--school",
+        metavar="ID",
+        help="with this school's details: its Slack team or Teams tenant id in SCHOOL_CONFIG "
+        "(default: [school], or the file's first school)",
     )
     serve = commands.add_parser("serve", help="serve Slack and Teams over HTTP")
-    serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=_port(os.environ.get("PORT")))
-    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument(
+        "--host",
+        default="0.0.0.0",
+        help="the address to listen on (default: 0.0.0.0, every address of this machine)",
+    )
+    serve.add_argument(
+        "--port", help="the TCP port to listen on (default: the PORT setting, else 3000)"
+    )
+    serve.add_argument(
+        "--workers",
+        default="1",
+        help="processes sharing the port, each restarted if it dies (default: 1)",
+    )
     package = commands.add_parser("teams-package", help="write the Teams app package (zip)")
     package.add_argument("--app-id", required=True, help="the Azure Bot's Microsoft App ID")
     package.add_argument("--out", default="teams-app.zip", help="where to write the zip")
     check = commands.add_parser("check-config", help="check SCHOOL_CONFIG; show what it changes")
-    check.add_argument("--school", help="only this Slack team or Teams tenant id's school")
+    check.add_argument(
+        "--school", metavar="ID", help="only this Slack team or Teams tenant id's school"
+    )
     commands.add_parser(
         "rotate-key",
         help="seal every stored Slack installation and reference number with "
@@ -45,73 +76,104 @@ def main(argv: list[str] | None = None) -> int:
     termly = commands.add_parser("summary", help="print a school's termly summary for governors")
     termly.add_argument("--term", required=True, help="autumn-YYYY, spring-YYYY or summer-YYYY")
     termly.add_argument("--school", help="its Slack team or Teams tenant id (default: [school])")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "diagram":
         from conversation import flow, machine
 
         print(machine.mermaid(flow.load()))
         return 0
-    if args.command == "preview":
-        from pathlib import Path
-
-        from conversation import flow, school
-        from conversation.school_flow import apply as school_view
-
-        from .preview import write
-
-        seen = flow.load()
-        try:
-            if args.school:
-                seen = school_view(seen, school.load(Path(args.school)).all()[0])
-            print(write(seen, Path(args.out)))
-        except (FileNotFoundError, school.SchoolError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
     if args.command == "teams-package":
-        from .teams_package import write_package
+        from .startup import placeholder_line
+        from .teams_package import placeholders, write_package
 
         try:
-            print(write_package(args.app_id, args.out))
+            written = write_package(args.app_id, args.out)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        if unset := placeholders():
+            print(f"warning: {placeholder_line(unset)}", file=sys.stderr)
+        print(written)
         return 0
-    try:
-        settings = Settings.from_env()
-        if args.command == "check-config":
-            return _check_config(settings, args.school)
-        if args.command == "rotate-key":
-            return asyncio.run(_rotate_key(settings))
-        if args.command == "summary":
-            from .summary import print_summary
+    settings = Settings.from_env()
+    if args.command == "preview":
+        return _preview(settings, args.school, args.out)
+    if args.command == "check-config":
+        return _check_config(settings, args.school)
+    if args.command == "rotate-key":
+        return asyncio.run(_rotate_key(settings))
+    if args.command == "summary":
+        from .summary import print_summary
 
-            return print_summary(settings, args.term, args.school, sys.stdout)
-        if args.command == "chat":
-            logging.basicConfig(level=logging.WARNING)
-            workspace = _school_id(settings, args.school)
-            from . import console
+        return print_summary(settings, args.term, args.school, sys.stdout)
+    if args.command == "chat":
+        logging.basicConfig(level=logging.WARNING)
+        workspace = _school_id(settings, args.school)
+        from . import console
 
-            return console.run(settings, args.user, sys.stdin, sys.stdout, workspace)
-        if args.command == "serve":
-            check_bind(settings, args.host)
-            logs.configure(logging.INFO)
-            if args.workers > 1:
-                from . import workers
-
-                return workers.run(settings, args.host, args.port, args.workers)
-            from .runtime import serve_forever
-
-            asyncio.run(serve_forever(settings, args.host, args.port))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return console.run(settings, args.user, sys.stdin, sys.stdout, workspace)
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port, args.workers)
     return 0
 
 
-def _port(raw: str | None) -> int:
-    return int(raw) if raw and raw.isdigit() else 3000
+def _serve(settings: Settings, host: str, port_flag: str | None, workers_flag: str) -> int:
+    """Every check that can fail does so before anything starts, in one line (exit 2)."""
+    from conversation import flow
+
+    from . import startup
+    from .keyfile import sealing_keys
+    from .redis_connection import refusal
+
+    port = (
+        startup.port(port_flag, "--port")
+        if port_flag is not None
+        else startup.port(os.environ.get("PORT"))
+    )
+    workers = startup.workers(workers_flag)
+    check_bind(settings, host)
+    flow.load()
+    startup.check_port(host, port)
+    if settings.redis_url and (why := refusal(settings.redis_url)):
+        raise ConfigError(why)
+    sealing_keys(settings)  # BOT_DATA_DIR unusable: one line, before the first log line
+    logs.configure(logging.INFO)
+    startup.announce(settings, workers)
+    if workers > 1:
+        from . import workers as processes
+
+        return processes.run(settings, host, port, workers)
+    from .runtime import serve_forever
+
+    asyncio.run(serve_forever(settings, host, port))
+    return 0
+
+
+def _preview(settings: Settings, school_id: str | None, out: str) -> int:
+    """Every message as one HTML page, worded for the school `--school` picks, as `chat
+    --school` and `check-config --school` pick it (SCHOOL_CONFIG's [school] without one)."""
+    from pathlib import Path
+
+    from conversation import flow
+    from conversation.school_flow import apply as school_view
+
+    from .preview import write
+
+    seen = flow.load()
+    if school_id is not None:
+        _school_id(settings, school_id)
+    schools = settings.schools
+    picked = schools.for_workspace(school_id or "") or next(iter(schools.all()), None)
+    if picked is not None:
+        seen = school_view(seen, picked)
+    try:
+        print(write(seen, Path(out)))
+    except FileNotFoundError as exc:  # the renderer, with the npm step that fetches it
+        raise ConfigError(str(exc)) from None
+    return 0
 
 
 def _school_id(settings: Settings, school: str | None) -> str:
@@ -125,16 +187,32 @@ def _school_id(settings: Settings, school: str | None) -> str:
 
 
 def _check_config(settings: Settings, school: str | None) -> int:
-    if not settings.schools:
-        raise ConfigError(
-            "SCHOOL_CONFIG is not set: nothing to check (copy school.example.toml, "
-            "fill it in, and set SCHOOL_CONFIG to its path)"
-        )
-    from .check_config import report
+    """What `serve` would refuse, then what it would warn of, then each school's wording."""
+    from conversation import flow
 
-    report(settings.schools, school, sys.stdout)
-    if settings.slack and settings.slack.oauth:
-        asyncio.run(_slack_installs(settings))
+    from . import startup
+    from .check_config import report
+    from .redis_connection import refusal
+
+    _school_id(settings, school)  # an id `chat --school` refuses is refused here too
+    flow.load()
+    startup.port(os.environ.get("PORT"))
+    if settings.redis_url and (why := refusal(settings.redis_url)):
+        raise ConfigError(why)
+    if not settings.schools:
+        print(
+            "SCHOOL_CONFIG is not set: every school's staff get the flowchart's generic "
+            "wording (copy school.example.toml, fill it in, and set SCHOOL_CONFIG to its path)"
+        )
+    else:
+        report(settings.schools, school, sys.stdout)
+        if settings.slack and settings.slack.oauth:
+            asyncio.run(_slack_installs(settings))
+    warnings = startup.warnings(settings)
+    if warnings:
+        print("\nWhat serve would warn of:")
+    for line in warnings:
+        print(f"    warning: {line}")
     return 0
 
 

@@ -21,12 +21,8 @@ def report(schools: Schools, only: str | None, out: TextIO) -> None:
     """Print, for each school (or the one `only` picks), what differs and what is missing."""
     generic = flows.load()
     chosen = schools.all()
-    if only is not None:
-        own = schools.by_id.get(only) or schools.by_id.get(only.lower())
+    if only is not None:  # an id of the file's (`chat --school` and this refuse others)
         picked = schools.for_workspace(only)
-        if own is None:
-            gets = f"{picked.label} {picked.name}" if picked else "the generic flowchart wording"
-            out.write(f"{only} has no [schools.{only}] table of its own: its staff get {gets}.\n")
         chosen = (picked,) if picked else ()
     count = len(schools.all())
     out.write(f"{schools.source}: valid, {count} school{'s' if count != 1 else ''}.\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +214,9 @@ def _teams(env: Mapping[str, str]) -> TeamsSettings | None:
     app_id = env.get("MicrosoftAppId", "")
     if not app_id and not allow:
         return None
+    if app_id and not _GUID.fullmatch(app_id):
+        # A name or a secret pasted here would fail only at the first message, as 401s.
+        raise ConfigError("MicrosoftAppId must be the Azure Bot's Microsoft App ID, a GUID")
     app_type = env.get("MicrosoftAppType") or "MultiTenant"
     if app_type not in ("MultiTenant", "SingleTenant", "UserAssignedMSI"):
         raise ConfigError("MicrosoftAppType must be MultiTenant, SingleTenant or UserAssignedMSI")
@@ -245,6 +249,9 @@ def _teams(env: Mapping[str, str]) -> TeamsSettings | None:
         oauth_scope=env.get("TO_CHANNEL_FROM_BOT_OAUTH_SCOPE") or OAUTH_SCOPE,
         validate_authority=validate == "true",
     )
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 def _schools(env: Mapping[str, str]) -> school.Schools:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +23,13 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, RedisClusterException, RedisError
+from redis.exceptions import (
+    AuthenticationError,
+    ConnectionError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from conversation.storage import Db, writable
 from conversation.storage.store import REPLICA_WAIT_MS
@@ -30,7 +37,16 @@ from conversation.storage.store import REPLICA_WAIT_MS
 from .config import ConfigError, Settings
 from .redis_url import RedisTarget, parse, redact
 
-__all__ = ["answers", "client", "close", "connect", "embedded", "redact", "replica_wait_ms"]
+__all__ = [
+    "answers",
+    "client",
+    "close",
+    "connect",
+    "embedded",
+    "redact",
+    "refusal",
+    "replica_wait_ms",
+]
 
 Client = Redis | RedisCluster
 
@@ -147,7 +163,7 @@ async def connect(settings: Settings) -> AsyncIterator[Client]:
         redis = client(url)
         try:
             if not await writable(Db(redis)):
-                raise ConfigError(f"cannot reach Redis at {redact(url)}")
+                raise ConfigError(refusal(url) or f"Redis at {redact(url)} takes no writes")
             yield redis
         finally:
             with contextlib.suppress(RedisError, RedisClusterException, OSError):
@@ -217,36 +233,70 @@ def _umask(mask: int) -> Iterator[None]:
 
 def answers(url: str) -> bool:
     """Whether `url` answers a PING now (without an event loop: for start-up checks)."""
-    target = parse(url)
     try:
-        if target.kind == "cluster":
-            nodes = [sync_cluster.ClusterNode(host, port) for host, port in target.nodes]
-            with sync_cluster.RedisCluster(
-                startup_nodes=nodes,
-                username=target.username,
-                password=target.password,
-                ssl=target.tls,
-                socket_timeout=0.5,
-            ) as cluster:
-                return bool(cluster.ping(target_nodes=sync_cluster.RedisCluster.PRIMARIES))
-        if target.kind == "sentinel":
-            sentinel = sync_sentinel.Sentinel(
-                list(target.nodes), sentinel_kwargs={**_SENTINEL_OPTIONS, "ssl": target.tls}
-            )
-            master = sentinel.master_for(
-                target.service,
-                username=target.username,
-                password=target.password,
-                db=target.db,
-                ssl=target.tls,
-                socket_timeout=0.5,
-            )
-            try:
-                return bool(master.ping())
-            finally:
-                master.close()
-                for node in sentinel.sentinels:
-                    node.close()
-        return bool(sync_redis.Redis.from_url(url, socket_timeout=0.5).ping())
+        return _ping(url)
     except (RedisError, RedisClusterException, OSError):
         return False
+
+
+def refusal(url: str) -> str:
+    """Why `url` does not answer, as one line for an admin: a password refused or missing
+    is said as such, not as a Redis that cannot be reached."""
+    try:
+        if _ping(url):
+            return ""
+    except AuthenticationError as exc:
+        return _password_line(url, str(exc))
+    except ResponseError as exc:  # it answered, and said no: say what (never a secret)
+        if _AUTH.search(str(exc)):
+            return _password_line(url, str(exc))
+        return f"Redis at {redact(url)} refused: {exc}"
+    except (RedisError, RedisClusterException, OSError) as exc:
+        if _AUTH.search(str(exc)):
+            return _password_line(url, str(exc))
+    return f"cannot reach Redis at {redact(url)}"
+
+
+_AUTH = re.compile(
+    r"WRONGPASS|NOAUTH|invalid username-password|Authentication required|already authenticated",
+    re.I,
+)
+
+
+def _password_line(url: str, said: str) -> str:
+    if re.search(r"NOAUTH|Authentication required|already authenticated", said, re.I):
+        return f"Redis at {redact(url)} needs a password, and REDIS_URL gives none"
+    return f"Redis refused the password in REDIS_URL ({redact(url)})"
+
+
+def _ping(url: str) -> bool:
+    target = parse(url)
+    if target.kind == "cluster":
+        nodes = [sync_cluster.ClusterNode(host, port) for host, port in target.nodes]
+        with sync_cluster.RedisCluster(
+            startup_nodes=nodes,
+            username=target.username,
+            password=target.password,
+            ssl=target.tls,
+            socket_timeout=0.5,
+        ) as cluster:
+            return bool(cluster.ping(target_nodes=sync_cluster.RedisCluster.PRIMARIES))
+    if target.kind == "sentinel":
+        sentinel = sync_sentinel.Sentinel(
+            list(target.nodes), sentinel_kwargs={**_SENTINEL_OPTIONS, "ssl": target.tls}
+        )
+        master = sentinel.master_for(
+            target.service,
+            username=target.username,
+            password=target.password,
+            db=target.db,
+            ssl=target.tls,
+            socket_timeout=0.5,
+        )
+        try:
+            return bool(master.ping())
+        finally:
+            master.close()
+            for node in sentinel.sentinels:
+                node.close()
+    return bool(sync_redis.Redis.from_url(url, socket_timeout=0.5).ping())

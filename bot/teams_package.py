@@ -36,6 +36,14 @@ DEVELOPER_DEFAULTS = {
     "TEAMS_PRIVACY_URL": "https://www.example.org/privacy",
     "TEAMS_TERMS_URL": "https://www.example.org/terms",
 }
+PAGES = ("TEAMS_WEBSITE_URL", "TEAMS_PRIVACY_URL", "TEAMS_TERMS_URL")
+DEVELOPER_NAME_MAX = 32
+"""Teams' limit on developer.name: a longer one is refused, not cut short in the store."""
+
+
+def placeholders(env: Mapping[str, str] = os.environ) -> list[str]:
+    """The developer settings left at their placeholders (shown in Teams' app details)."""
+    return [name for name, default in DEVELOPER_DEFAULTS.items() if not env.get(name)]
 
 
 def write_package(app_id: str, out: str, env: Mapping[str, str] = os.environ) -> str:
@@ -57,9 +65,15 @@ def write_package(app_id: str, out: str, env: Mapping[str, str] = os.environ) ->
 
 def build_manifest(app_id: str, env: Mapping[str, str] = os.environ) -> dict:
     developer = {name: env.get(name) or default for name, default in DEVELOPER_DEFAULTS.items()}
-    for name in ("TEAMS_WEBSITE_URL", "TEAMS_PRIVACY_URL", "TEAMS_TERMS_URL"):
+    for name in PAGES:
         if urlsplit(developer[name]).scheme != "https":
             raise ValueError(f"{name} must be an https:// URL")
+    name = developer["TEAMS_DEVELOPER_NAME"]
+    if len(name) > DEVELOPER_NAME_MAX:
+        raise ValueError(
+            f"TEAMS_DEVELOPER_NAME is {len(name)} characters: Teams takes at most "
+            f"{DEVELOPER_NAME_MAX} (shorten it, for example to the school's or trust's short name)"
+        )
     command = {
         "title": COMMAND,
         "description": "Start a private, step-by-step guide to reporting online harassment",
@@ -77,7 +91,7 @@ def build_manifest(app_id: str, env: Mapping[str, str] = os.environ) -> dict:
         "version": _version(env),
         "id": app_id,
         "developer": {
-            "name": developer["TEAMS_DEVELOPER_NAME"][:32],
+            "name": name,
             "websiteUrl": developer["TEAMS_WEBSITE_URL"],
             "privacyUrl": developer["TEAMS_PRIVACY_URL"],
             "termsOfUseUrl": developer["TEAMS_TERMS_URL"],

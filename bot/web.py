@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -15,7 +15,7 @@ from conversation.storage import writable
 from conversation.ticker import Ticker
 
 from . import connections
-from .config import Settings
+from .config import ConfigError, Settings
 
 log = logging.getLogger("bot.web")
 
@@ -23,6 +23,10 @@ MAX_BODY = 256 * 1024
 """Bigger requests are refused (413) before they are parsed: no platform sends more."""
 
 RUNNER = web.AppKey("runner", Runner)
+Check = Callable[[], Awaitable[bool]]
+READINESS = web.AppKey("readiness", dict[str, Check])
+"""What `/readyz` asks, by name: Redis, and each platform that needs something before it can
+answer (Teams: the Bot Framework's signing keys)."""
 
 
 def create_app(settings: Settings, runner: Runner, keep_time: bool = False) -> web.Application:
@@ -42,6 +46,7 @@ def create_app(settings: Settings, runner: Runner, keep_time: bool = False) -> w
         ],
     )
     app[RUNNER] = runner
+    app[READINESS] = {"redis": lambda: writable(runner.store.db)}
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     if settings.slack:
@@ -51,7 +56,7 @@ def create_app(settings: Settings, runner: Runner, keep_time: bool = False) -> w
     if settings.teams:
         from adapters.teams.app import attach as teams
 
-        teams(app, runner, settings.teams)
+        app[READINESS]["teams"] = teams(app, runner, settings.teams)
     else:
         # With no app id the Bot Framework SDK would accept anyone's activities and reply
         # to any serviceUrl they name; refuse everything instead.
@@ -96,10 +101,12 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    ready = await writable(request.app[RUNNER].store.db)
-    return web.json_response(
-        {"redis": "ok" if ready else "unavailable"}, status=200 if ready else 503
-    )
+    """200 only when every configured part can serve; the body names each, so that a 503
+    says which (`{"redis": "ok", "teams": "unavailable"}`)."""
+    checks = request.app[READINESS]
+    results = await asyncio.gather(*(check() for check in checks.values()))
+    body = {name: "ok" if ok else "unavailable" for name, ok in zip(checks, results, strict=True)}
+    return web.json_response(body, status=200 if all(results) else 503)
 
 
 async def _unauthorised(request: web.Request) -> web.Response:
@@ -129,7 +136,11 @@ async def serve(
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # before "serving": a stop from then on is clean
         loop.add_signal_handler(sig, stop.set)
-    listener = await loop.create_server(handlers, host, port, reuse_port=reuse_port)
+    try:
+        listener = await loop.create_server(handlers, host, port, reuse_port=reuse_port)
+    except OSError as exc:  # taken since start-up's check: still one line, exit 2
+        await runner.cleanup()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     log.info("serving", extra={"host": host, "port": port, "max_connections": limit})
     await stop.wait()
     log.info("stopping")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROLES = ("affected", "handling")
 ROLE_STEP = "role"
@@ -148,13 +149,48 @@ class Flow:
 
 @cache
 def load(path: Path = DEFAULT_FLOW) -> Flow:
-    """Read and validate a flow file; cached, since the flow never changes while running."""
-    with open(path, "rb") as fh:
-        raw = tomllib.load(fh)
+    """Read and validate a flow file; cached, since the flow never changes while running.
+    Every mistake is one FlowError naming the file, so start-up can say it in one line."""
     try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
         return _Parser(raw).flow()
-    except (KeyError, TypeError) as exc:
-        raise FlowError(f"{path.name}: missing or malformed field {exc}") from exc
+    except OSError as exc:
+        raise FlowError(f"{path}: cannot read it: {exc.strerror or type(exc).__name__}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise FlowError(f"{path}: not valid TOML: {exc}") from None
+    except FlowError as exc:
+        raise FlowError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise FlowError(f"{path}: missing or malformed field {exc}") from None
+
+
+_KEYS = {
+    "flow": {"title", "danger", "checklist", "notices", "resources", "steps", "surfaces"},
+    "[checklist]": {"title", "intro", "again"},
+    "resource": {"name", "description", "url", "phone", "email"},
+    "step": {
+        "id",
+        "title",
+        "text",
+        "options",
+        "guidance",
+        "checklist",
+        "links",
+        "multi",
+        "final",
+        "ask_if",
+    },
+    "option": {"id", "label", "words", "guidance", "links", "exclusive"},
+    "paragraph": {"text", "when"},
+}
+"""Every key the flow file may use, by where: any other is a typo that would be ignored."""
+
+
+def _known(raw: Mapping[str, Any], kind: str, where: str) -> None:
+    unknown = sorted(set(raw) - _KEYS[kind])
+    if unknown:
+        raise FlowError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {unknown}")
 
 
 _SURFACE_FIELDS = {"notices", "checklist", "steps"}
@@ -201,6 +237,8 @@ class _Parser:
         self.steps: list[Step] = []
 
     def flow(self) -> Flow:
+        _known(self.raw, "flow", "the file")
+        _known(self.raw["checklist"], "[checklist]", "[checklist]")
         for rid, r in self.raw["resources"].items():
             self.resources[_ident(rid, "resource")] = self.resource(rid, r)
         for raw_step in self.raw["steps"]:
@@ -226,6 +264,10 @@ class _Parser:
 
     @staticmethod
     def resource(rid: str, raw: dict[str, Any]) -> Resource:
+        _known(raw, "resource", f"[resources.{rid}]")
+        if raw.get("url") and urlsplit(raw["url"]).scheme != "https":
+            # Shown to staff as a link to follow: never one a network could rewrite.
+            raise FlowError(f"[resources.{rid}]: url must be an https:// address")
         worded = _wording(raw["description"])
         fields = {**raw, "description": worded.affected}
         return Resource(
@@ -253,6 +295,7 @@ class _Parser:
 
     def step(self, raw: dict[str, Any]) -> Step:
         sid = _ident(raw["id"], "step")
+        _known(raw, "step", f"step {sid!r}")
         if any(s.id == sid for s in self.steps):
             raise FlowError(f"step {sid!r} is defined twice")
         options = tuple(self.option(sid, o) for o in raw["options"])
@@ -282,6 +325,7 @@ class _Parser:
         )
 
     def option(self, sid: str, raw: dict[str, Any]) -> Option:
+        _known(raw, "option", f"step {sid!r}, option {raw.get('id')!r}")
         return Option(
             id=_ident(raw["id"], f"option of {sid!r}"),
             label=raw["label"],
@@ -292,6 +336,8 @@ class _Parser:
         )
 
     def paragraphs(self, sid: str, raw: list[dict[str, Any]]) -> tuple[Paragraph, ...]:
+        for p in raw:
+            _known(p, "paragraph", f"step {sid!r}, a paragraph")
         return tuple(
             Paragraph(
                 text=_wording(p["text"]),

@@ -110,15 +110,25 @@ def test_the_preview_shows_every_step_for_both_roles_and_every_notice(tmp_path: 
     assert "Copy as text" in page and "Your checklist" in page
 
 
-def test_the_preview_with_a_school_shows_its_details(tmp_path: Path, capsys) -> None:
+def test_the_preview_with_a_school_shows_its_details(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The school file is SCHOOL_CONFIG, as for serve; --school takes an id, as for chat."""
     library()
     out = tmp_path / "school.html"
-    assert cli(["preview", "--school", str(EXAMPLE_SCHOOL), "--out", str(out)]) == 0
     (example,) = school.load(EXAMPLE_SCHOOL).all()
-    assert example.eap and example.eap.name in out.read_text(encoding="utf-8")
+    monkeypatch.delenv("SCHOOL_CONFIG", raising=False)
     assert cli(["preview", "--out", str(tmp_path / "generic.html")]) == 0
-    assert example.eap.name not in (tmp_path / "generic.html").read_text(encoding="utf-8")
-    assert cli(["preview", "--school", str(tmp_path / "none.toml"), "--out", str(out)]) == 2
+    assert example.eap and example.eap.name not in (tmp_path / "generic.html").read_text(
+        encoding="utf-8"
+    )
+    monkeypatch.setenv("SCHOOL_CONFIG", str(EXAMPLE_SCHOOL))
+    assert cli(["preview", "--out", str(out)]) == 0
+    assert example.eap.name in out.read_text(encoding="utf-8")
+    assert cli(["preview", "--school", "T0NOTHERE", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --school T0NOTHERE: {EXAMPLE_SCHOOL} has no [schools.T0NOTHERE] table"
+    )
+    monkeypatch.setenv("SCHOOL_CONFIG", str(tmp_path / "none.toml"))
+    assert cli(["preview", "--out", str(out)]) == 2
     assert "cannot read" in capsys.readouterr().err
 
 

@@ -88,8 +88,29 @@ def _broken(tmp_path: Path, change) -> Path:
         ),
         (lambda r: r["surfaces"]["teams"]["notices"].update(hello="x"), "unknown notices"),
         (lambda r: r["surfaces"]["teams"]["notices"].update(help=7), "must all be text"),
+        # a typo is refused, not ignored: the key it meant would silently be missing
+        (lambda r: r.update(titel="x"), r"the file: unknown key \['titel'\]"),
+        (lambda r: r["checklist"].update(intor="x"), r"\[checklist\]: unknown key"),
+        (lambda r: r["steps"][2].update(ask_iff={}), r"step 'support': unknown key \['ask_iff'\]"),
+        (lambda r: r["steps"][3]["options"][0].update(lable="x"), "option 'staff': unknown key"),
+        (lambda r: r["steps"][2]["text"][0].update(wen={}), "a paragraph: unknown key"),
+        (lambda r: r["resources"]["npcc"].update(link="x"), r"\[resources.npcc\]: unknown key"),
+        # a link shown to staff is https, never one a network could rewrite
+        (
+            lambda r: r["resources"]["npcc"].update(url="http://www.npcc.police.uk/"),
+            r"\[resources.npcc\]: url must be an https:// address",
+        ),
     ],
 )
 def test_a_broken_flow_file_fails_at_start_up_saying_where(tmp_path: Path, change, message) -> None:
-    with pytest.raises(flow.FlowError, match=message):
-        flow.load(_broken(tmp_path, change))
+    path = _broken(tmp_path, change)
+    with pytest.raises(flow.FlowError, match=message) as raised:
+        flow.load(path)
+    assert str(raised.value).startswith(f"{path}: ") and "\n" not in str(raised.value)
+
+
+def test_a_flow_file_that_is_not_toml_is_one_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "flow.toml"
+    path.write_text("title = \n")
+    with pytest.raises(flow.FlowError, match=rf"^{path}: not valid TOML"):
+        flow.load(path)

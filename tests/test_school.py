@@ -182,7 +182,13 @@ def test_check_config_shows_the_example_s_details_where_staff_will_see_them() ->
     ]
     for line in expect:
         assert line in out, line
-    assert "warning" not in out  # the example forgets nothing
+    report, _, serve = out.partition("What serve would warn of:")
+    assert "warning" not in report  # the example forgets nothing
+    # but it is the example: serve would warn that staff would see it, and check-config says so
+    assert (
+        f"warning: {EXAMPLE}: [school] still has school.example.toml's details "
+        "(Example Academy, example.org): staff would see them" in serve
+    )
     assert "U0123ABCD" not in out  # platform ids are for reaching people, never shown
 
 
@@ -194,7 +200,8 @@ def test_check_config_warns_about_what_an_admin_probably_forgot(tmp_path: Path) 
     )
     done = run("check-config", env={"SCHOOL_CONFIG": str(path)})
     assert done.returncode == 0, done.stderr
-    warnings = [line.strip() for line in done.stdout.splitlines() if "warning:" in line]
+    report = done.stdout.partition("What serve would warn of:")[0]
+    warnings = [line.strip() for line in report.splitlines() if "warning:" in line]
     assert warnings == [
         "warning: the EAP has no phone number",
         "warning: no [union] note: staff get the generic union wording",
@@ -216,11 +223,19 @@ def test_check_config_for_one_school_and_for_an_id_without_one(tmp_path: Path) -
     )
     assert header in birch
     assert "Bea Birchlead" in birch and "Alder" not in birch
-    other = run("check-config", "--school", "T0NOTHERE", env=env).stdout
-    assert "T0NOTHERE has no [schools.T0NOTHERE] table of its own: its staff get [school] " in other
-    assert "Lee Leader" in other and "Birch" not in other
+    # An id `chat --school` refuses is refused here too, in the same words.
+    other = run("check-config", "--school", "T0NOTHERE", env=env)
+    chat = run("chat", "--school", "T0NOTHERE", env=env)
+    assert other.returncode == chat.returncode == 2 and other.stdout == ""
+    refused = f"--school T0NOTHERE: {tmp_path / 'school.toml'} has no [schools.T0NOTHERE] table"
+    assert other.stderr == chat.stderr == f"error: {refused}\n"
+    # A tenant id in capitals is the same tenant, for both.
+    assert run("check-config", "--school", BIRCH_TENANT.upper(), env=env).returncode == 0
     unset = run("check-config", env={})
-    assert unset.returncode == 2 and unset.stderr.startswith("error: SCHOOL_CONFIG is not set")
+    assert unset.returncode == 0, unset.stderr
+    assert "SCHOOL_CONFIG is not set: every school's staff get the flowchart's generic" in (
+        unset.stdout
+    )
 
 
 # --- the terminal chat --------------------------------------------------------------------------

@@ -275,3 +275,45 @@ def test_a_redis_outage_is_waited_out_in_the_same_chat(chat, tmp_path: Path) -> 
     finally:
         if redis.proc and redis.proc.poll() is None:
             redis.stop()
+
+
+AFFECTED_TO_THE_END = "1\n1\n1\n2\n1\n1\n2\n1\n1\n"
+"""Start, the member of staff affected, continue, a pupil, yes, yes, yes, calls, continue."""
+
+
+@pytest.mark.parametrize("school", [None, "school.example.toml"], ids=["no school", "a school"])
+def test_the_terminal_offers_only_what_it_can_do_and_a_new_one_shows_the_checklist_again(
+    redis, redis_url: str, prefix: str, school: str | None
+) -> None:
+    """Nothing on a terminal can choose "Get the checklist to forward": it is never offered
+    there. And a new terminal has nothing above it: resuming at the end shows the checklist
+    again before saying it is above."""
+    env = {**_env(REDIS_URL=redis_url), **({"SCHOOL_CONFIG": str(ROOT / school)} if school else {})}
+
+    def chat(stdin: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "chat", "--user", prefix],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first = chat(AFFECTED_TO_THE_END)
+    assert "Your checklist is above. What next?" in first
+    assert "Get the checklist to forward" not in first
+    offered = re.findall(r"^(\d)\) (.+)$", first, re.M)
+    assert offered[-3:] == [
+        ("1", "Start again"),
+        ("2", "Show it again"),
+        ("3", "Delete my answers now"),
+    ]
+    again = chat("")
+    _welcome, _, rest = again.partition("Welcome back.")
+    checklist, above, _ = rest.partition("Your checklist is above. What next?")
+    assert above, again
+    assert "[ ] Support" in checklist and "[ ] Abusive phone calls" in checklist

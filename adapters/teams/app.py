@@ -13,6 +13,7 @@ conversation continues in a 1:1 chat the bot creates.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
@@ -60,8 +61,12 @@ NOT_INVOKABLE = Activity(
 INVOKED = Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200))
 
 
-def attach(app: web.Application, runner: Runner, settings: TeamsSettings) -> None:
-    """Serve POST /api/messages with the SDK's CloudAdapter and the Bot Framework's JWT."""
+def attach(
+    app: web.Application, runner: Runner, settings: TeamsSettings
+) -> Callable[[], Awaitable[bool]]:
+    """Serve POST /api/messages with the SDK's CloudAdapter and the Bot Framework's JWT.
+    Returns the readiness check: until a signing key has arrived every activity is
+    answered 503, so the process is not ready for Teams."""
     authentication = Authentication(SdkConfig(settings))
     adapter = CloudAdapter(authentication)
     adapter.on_turn_error = _turn_failed
@@ -111,6 +116,11 @@ def attach(app: web.Application, runner: Runner, settings: TeamsSettings) -> Non
         return web.Response(status=201)
 
     app.router.add_post("/api/messages", messages)
+
+    async def ready() -> bool:
+        return authentication.anonymous or authentication.keys.loaded
+
+    return ready
 
 
 def _refuse(status: int, why: str, headers: dict[str, str] | None = None) -> web.Response:
