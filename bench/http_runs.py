@@ -528,7 +528,8 @@ def _not_checklist(message: dict[str, Any]) -> bool:
     offer to tell the lead."""
     blocks = message.get("blocks") or [{}]
     first = blocks[0].get("text", {}).get("text", "") if isinstance(blocks[0], dict) else ""
-    return blocks[0].get("type") != "header" and not first.startswith(f"*{OFFER}*")
+    asks = any(b.get("type") == "actions" for b in blocks)  # not an answer drawn in place
+    return asks and blocks[0].get("type") != "header" and not first.startswith(f"*{OFFER}*")
 
 
 def _slack_question(posted: Posted) -> Posted:
@@ -539,7 +540,9 @@ def _slack_question(posted: Posted) -> Posted:
 
 
 def _slack_step(posted: Posted) -> str | None:
-    first = posted.body["blocks"][0].get("text", {}).get("text", "")
+    """The question's first section: the answers so far may be drawn above it."""
+    section = next((b for b in posted.body["blocks"] if b.get("type") == "section"), {})
+    first = section.get("text", {}).get("text", "")
     return SLACK_TITLES.get(first.partition("\n")[0])
 
 

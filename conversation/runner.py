@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from redis.asyncio import Redis
 
@@ -95,6 +95,19 @@ class Outbox(Protocol):
 
     async def update(self, where: str, shown: Reply | Answered | Closed) -> bool:
         """Draw `shown` over a message posted earlier; False if the platform refused."""
+        ...
+
+
+@runtime_checkable
+class InPlace(Protocol):
+    """An outbox that can show the next question in the message whose question was just
+    answered (one platform call where answering and asking would take two)."""
+
+    async def ask_in_place(
+        self, where: str, answered: Sequence[Answered], question: Question
+    ) -> bool:
+        """Draw the answers so far above `question` over `where`; False where it will not
+        (the message is not the one clicked, the platform refused): the runner posts."""
         ...
 
 
@@ -287,7 +300,18 @@ class Runner:
             change = (where, turn.answered) if where else None
         elif turn.closes is not None and newest and shown and shown.version == turn.closes:
             change = (newest, Closed())
-        posting = outbox.reply(turn.replies) if turn.replies else _nothing()
+        if (
+            change
+            and conversation
+            and isinstance(outbox, InPlace)
+            and isinstance(change[1], Answered)
+            and len(turn.replies) == 1
+            and isinstance(turn.replies[0], Question)
+            and await outbox.ask_in_place(change[0], await self._so_far(user), turn.replies[0])
+        ):
+            change, posting = None, _at(change[0])
+        else:
+            posting = outbox.reply(turn.replies) if turn.replies else _nothing()
         if change:
             _, refs = await asyncio.gather(self._update(outbox, *change), posting)
         else:
@@ -309,6 +333,19 @@ class Runner:
             ]
             if copies:
                 await self.telling.cases.copied(user, copies, turn.about)
+
+    async def _so_far(self, user: UserKey) -> tuple[Answered, ...]:
+        """Every answer of the conversation, in the order given (this process's copy of the
+        progress the turn just committed: no Redis)."""
+        progress = await self.store.load(user)
+        if progress is None:
+            return ()
+        steps = self.views.for_user(user).steps
+        return tuple(
+            Answered(steps[step].title, tuple(o.label for o in steps[step].options if o.id in ids))
+            for step, ids in progress.answers
+            if step in steps
+        )
 
     @staticmethod
     async def _update(outbox: Outbox, where: str, shown: Answered | Closed) -> None:
@@ -394,4 +431,8 @@ async def _nothing() -> list[str | None]:
     return []
 
 
-__all__ = ["Outbox", "Runner", "Said", "Undeliverable", "build"]
+async def _at(where: str) -> list[str | None]:
+    return [where]
+
+
+__all__ = ["InPlace", "Outbox", "Runner", "Said", "Undeliverable", "build"]

@@ -153,6 +153,37 @@ def answered_blocks(a: Answered) -> tuple[str, list[dict[str, Any]]]:
     return text, _dicts([_section(f"*{_mrkdwn(a.title)}*\n✓ {_mrkdwn(chosen)}")])
 
 
+ANSWERS = "answers"
+"""The block_id of the answers so far, above a question shown in place of the one answered."""
+SUMMARY_LIMIT = 2000
+"""Most characters of that summary (a context element holds 3000; escaping can lengthen)."""
+
+
+def in_place(
+    answered: tuple[Answered, ...] | list[Answered], question: Question
+) -> tuple[str, list[dict[str, Any]]]:
+    """The answers so far, one "✓ question: answer" line each, above the next question: one
+    message updated in place per click. The oldest lines give way first, so the message
+    stays within Block Kit's limits however long the conversation."""
+    lines = [f"✓ *{_mrkdwn(a.title)}*: {_mrkdwn(', '.join(a.chosen))}" for a in answered]
+    kept: list[str] = []
+    for line in reversed(lines):
+        if sum(len(k) + 1 for k in kept) + len(line) > SUMMARY_LIMIT:
+            kept.append("…")
+            break
+        kept.append(line)
+    text, blocks = render(question)
+    if not kept:
+        return text, blocks
+    said = "\n".join(
+        escape(f"{plaintext.strip_bold(a.title)}: {', '.join(a.chosen)}") for a in answered
+    )
+    summary = ContextBlock(
+        block_id=ANSWERS, elements=[MarkdownTextObject(text="\n".join(reversed(kept)))]
+    )
+    return f"{said}\n\n{text}", [summary.to_dict(), DividerBlock().to_dict(), *blocks]
+
+
 CLOSED = "This question is closed: answer the newest one below."
 
 
