@@ -201,12 +201,13 @@ async def slack_user(cluster: Cluster, api: SlackApi, redis, n: int, path: tuple
             cluster.outcomes[("slack", "duplicate")] += 1
             expected += 2 + finished * (1 + offered(path))
         else:
-            # A double click: one answers (update + next question), the other is stale
-            # (the stale notice + the current question again).
+            # A double click: one answers (its message redrawn with the next question, or,
+            # at the end, updated and the checklist and last question posted), the other is
+            # stale (the stale notice + the current question again).
             body = urlencode({"payload": json.dumps(user.click(*ids, message=question))})
             await twice(body.encode(), "application/x-www-form-urlencoded", retry=False)
             cluster.outcomes[("slack", "stale")] += 1
-            expected += 4 + finished * (1 + offered(path))
+            expected += 3 + finished * (2 + offered(path))
         cluster.outcomes[("slack", "finished" if finished else "answered")] += 1
         await sent(expected)
     return user
