@@ -146,8 +146,9 @@ class Runner:
         """One input: decided, shown, and delivered. None when storage could not take it
         (the user is told so, and nothing changed). `name` is the user's display name where
         the platform gave one (never stored)."""
+        in_place = isinstance(outbox, InPlace) and outbox.origin(None) is not None
         try:
-            turn, routed = await self.decide(user, inp, delivery, name)
+            turn, routed = await self.decide(user, inp, delivery, name, in_place)
         except (StoreUnavailable, Busy) as exc:
             log.warning("turn unavailable", extra={"error": type(exc).__name__})
             await outbox.reply([self.views.for_user(user).notice("unavailable")])
@@ -173,10 +174,10 @@ class Runner:
     # --- routing: the conversation, or a report ---------------------------------------------
 
     async def decide(
-        self, user: UserKey, inp: Input, delivery: str | None, name: str
+        self, user: UserKey, inp: Input, delivery: str | None, name: str, in_place: bool = False
     ) -> tuple[Turn, bool]:
         """The turn, and whether it was telling's or the follow-ups' rather than the
-        conversation's."""
+        conversation's. `in_place`: a click the outbox may answer in place (`InPlace`)."""
         telling, followups = self.telling, self.followups
         if telling and isinstance(inp, Say) and telling.may_answer_preview(inp.text):
             inp = await telling.typed(user, inp.text) or inp
@@ -203,7 +204,7 @@ class Runner:
                 turn = await self._report(user, inp, name)
                 self.engine.log(user, turn, started)
                 return turn, True
-        turn = await self.engine.handle(user, inp, delivery)  # type: ignore[arg-type]
+        turn = await self.engine.handle(user, inp, delivery, in_place)  # type: ignore[arg-type]
         if turn.outcome is not Outcome.DUPLICATE:
             if telling:
                 turn = await self._after(user, turn, telling, inp)
@@ -298,7 +299,9 @@ class Runner:
         if turn.answered:
             where = outbox.origin(newest if conversation else None)
             change = (where, turn.answered) if where else None
-        elif turn.closes is not None and newest and shown and shown.version == turn.closes:
+        elif turn.closes is not None and newest and shown and shown.version <= turn.closes:
+            # No newer than the question left: a question answered in place keeps the
+            # version of the first question its message showed.
             change = (newest, Closed())
         if (
             change
@@ -309,7 +312,8 @@ class Runner:
             and isinstance(turn.replies[0], Question)
             and await outbox.ask_in_place(change[0], await self._so_far(user), turn.replies[0])
         ):
-            change, posting = None, _at(change[0])
+            # The pointer names this message already: nothing to remember.
+            change, posting, turn = None, _nothing(), replace(turn, replies=())
         else:
             posting = outbox.reply(turn.replies) if turn.replies else _nothing()
         if change:
@@ -429,10 +433,6 @@ def _no_reports() -> Turn:
 
 async def _nothing() -> list[str | None]:
     return []
-
-
-async def _at(where: str) -> list[str | None]:
-    return [where]
 
 
 __all__ = ["InPlace", "Outbox", "Runner", "Said", "Undeliverable", "build"]

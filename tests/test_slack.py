@@ -447,7 +447,9 @@ async def test_a_double_click_counts_once(
     assert statuses == [200, 200]
     stored_progress = (await redis.get(store.keys.user(alice.key))).decode()
     assert stored_progress.startswith("3|") and "role=handling" in stored_progress
-    assert [u.args["ts"] for u in api.updates(alice.dm)[before:]].count(role.response["ts"]) == 1
+    # Answered once: one redraw with the next question (the stale click closes it, as the
+    # question is asked again below).
+    assert [bool(u.actions) for u in api.updates(alice.dm)[before:]].count(True) == 1
     assert [c.text for c in api.posted(alice.dm)].count(NOTICES["stale"]) == 1
     assert [step_of(c) for c in api.questions(alice.dm)] == [
         "welcome",
