@@ -302,7 +302,9 @@ class Runner:
         elif turn.closes is not None and newest and shown and shown.version <= turn.closes:
             # No newer than the question left: a question answered in place keeps the
             # version of the first question its message showed.
-            change = (newest, Closed())
+            # A message answered in place shows the answers so far: they stay when it closes.
+            so_far = await self._so_far(user) if isinstance(outbox, InPlace) else ()
+            change = (newest, Closed(so_far))
         if (
             change
             and conversation

@@ -214,7 +214,7 @@ async def slack_user(cluster: Cluster, api: SlackApi, redis, n: int, path: tuple
 
 
 def closes(call) -> bool:
-    return call.method == "chat.update" and call.args["text"] == slack_blocks.CLOSED
+    return call.method == "chat.update" and call.args["text"].endswith(slack_blocks.CLOSED)
 
 
 def offered(path: tuple) -> bool:

@@ -406,7 +406,8 @@ async def test_a_click_on_an_old_question_changes_nothing_and_shows_the_current_
     assert notice.text == NOTICES["stale"] and step_of(current) == "support"
     # The support question asked again: its older message is closed, the new one is live.
     (close,) = api.updates()[updates:]
-    assert close.args["ts"] == support.response["ts"] and close.args["text"] == slack_blocks.CLOSED
+    assert close.args["ts"] == support.response["ts"]
+    assert close.args["text"].endswith(slack_blocks.CLOSED)
     assert "actions" not in json.dumps(close.args["blocks"])
 
 

@@ -112,3 +112,23 @@ def test_the_answers_so_far_keep_within_block_kit_s_limits() -> None:
     shown = blocks[0]["elements"][0]["text"]
     assert len(shown) <= 3000 and len(blocks) <= 50 and shown.startswith("…")
     assert "Step 199" in shown and "Step 0 " not in shown and text
+
+
+async def test_a_message_answered_in_place_keeps_its_answers_when_it_is_closed(
+    alice: SlackUser, api: SlackApi
+) -> None:
+    """Asked again below ("help"), the question redrawn in place loses its buttons, never
+    the answers shown above it."""
+    await alice.say("hi")
+    await alice.answer("start")
+    await alice.answer("affected")
+    live = alice.question()
+    await alice.say("help")
+    close = api.updates(alice.dm)[-1]
+    assert close.args["ts"] == live.response["ts"] and not close.actions
+    assert close.text.endswith(slack_blocks.CLOSED)
+    assert (
+        "Welcome: Start" in close.text
+        and "✓ *Welcome*: Start" in close.blocks[0]["elements"][0]["text"]
+    )
+    assert live_questions(api, alice.dm) == [alice.question().response["ts"]]
