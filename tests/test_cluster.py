@@ -179,12 +179,12 @@ def slack_user(session: aiohttp.ClientSession, url: str, api: SlackApi, name: st
     user = SlackUser(None, api, name)  # type: ignore[arg-type]
 
     async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
-        before = len(api.posted(user.dm))
+        before = len(api.shown(user.dm))
         async with session.post(
             f"{url}/slack/events", data=body, headers={"Content-Type": content_type, **headers}
         ) as response:
             status = response.status
-        await api.until(user.dm, lambda calls: len(api.posted(user.dm)) > before)
+        await api.until(user.dm, lambda calls: len(api.shown(user.dm)) > before)
         return status
 
     user._post = post

@@ -444,7 +444,7 @@ def slack_scene(servers: Servers) -> SlackScene:
     asyncio.run(walk())
     assert slack_step(alice.question()) == "perpetrator" and slack_step(bob.question()) == "role"
     assert token_of(alice.question()) != token_of(bob.question())
-    old = {u.id: [c for c in servers.api.posted(u.dm) if c.actions][:-1] for u in (alice, bob)}
+    old = {u.id: servers.api.questions(u.dm)[:-1] for u in (alice, bob)}
     return SlackScene(alice, bob, mallory, old, servers)
 
 

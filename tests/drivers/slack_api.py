@@ -148,6 +148,16 @@ class SlackApi(StandIn):
         calls = self.calls if channel is None else self.to(channel)
         return [c for c in calls if c.method == "chat.update"]
 
+    def shown(self, channel: str | None = None) -> list[Call]:
+        """Every message posted, and every question a click drew in place of the one it
+        answered: what a person sees arrive (a test waits for one more of these)."""
+        calls = self.calls if channel is None else self.to(channel)
+        return [
+            c
+            for c in calls
+            if c.method == "chat.postMessage" or (c.method == "chat.update" and c.actions)
+        ]
+
     def questions(self, channel: str) -> list[Call]:
         """Every question drawn into `channel`, in order: each message posted with buttons,
         and each time a click's answer redrew its message with the next question in place."""
