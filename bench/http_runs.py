@@ -508,7 +508,7 @@ async def _timed(
     }
     if redis:  # every command Redis ran, those of scripts too (INFO commandstats)
         ran = await _server_calls(redis) - commands - 1
-        extra["redis_commands_per_turn"] = round(ran / turns, 2)
+        extra["redis_commands_per_turn"] = round(max(ran, 0) / turns, 2)
     if tally.acks:
         extra["ack_p50_ms"] = round(_pct(tally.acks, 50), 3)
         extra["ack_p99_ms"] = round(_pct(tally.acks, 99), 3)
