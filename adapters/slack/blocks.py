@@ -184,11 +184,17 @@ def _summary(answered: tuple[Answered, ...]) -> tuple[str, list[dict[str, Any]]]
     said = "\n".join(
         escape(f"{plaintext.strip_bold(a.title)}: {', '.join(a.chosen)}") for a in answered
     )
-    summary = ContextBlock(
-        block_id=ANSWERS, elements=[MarkdownTextObject(text="\n".join(reversed(kept)))]
-    )
-    return said, [summary.to_dict(), DividerBlock().to_dict()]
+    # Plain dicts, not Block Kit's models: built on every click, and kept within the limits
+    # the models would check (one element, at most SUMMARY_LIMIT characters and an ellipsis).
+    summary = {
+        "type": "context",
+        "block_id": ANSWERS,
+        "elements": [{"type": "mrkdwn", "text": "\n".join(reversed(kept))}],
+    }
+    return said, [summary, _DIVIDER]
 
+
+_DIVIDER = DividerBlock().to_dict()
 
 CLOSED = "This question is closed: answer the newest one below."
 
