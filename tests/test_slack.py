@@ -35,6 +35,7 @@ from tests.drivers.slack_user import (
     TEAM,
     SlackUser,
     guidance_of,
+    live_questions,
     poster,
     settings_for,
     signed,
@@ -219,14 +220,6 @@ async def test_a_click_on_an_old_question_changes_nothing_and_shows_the_current_
     assert close.args["ts"] == support.response["ts"]
     assert close.args["text"].endswith(slack_blocks.CLOSED)
     assert "actions" not in json.dumps(close.args["blocks"])
-
-
-def live_questions(api: SlackApi, dm: str) -> list[str]:
-    """The ts of every question in the DM still showing buttons, once updates are applied."""
-    latest = {c.response["ts"]: c.blocks for c in api.posted(dm)}
-    for update in api.updates(dm):
-        latest[update.args["ts"]] = update.args["blocks"]
-    return [ts for ts, blocks in latest.items() if any(b["type"] == "actions" for b in blocks)]
 
 
 async def test_a_question_asked_again_or_left_by_back_is_closed(

@@ -17,10 +17,10 @@ from conversation.messages import Answered, Choice, Question
 from conversation.runner import Runner, build
 from conversation.storage import Store
 from tests.drivers.slack_api import SlackApi
+from tests.drivers.slack_user import SlackUser, live_questions, poster, settings_for, step_of
 
 from .helpers import FLOW, SAMPLE_PATHS
 from .school_files import leads_school
-from .test_slack import SlackUser, live_questions, poster, settings_for, step_of
 
 
 @pytest.fixture

@@ -207,6 +207,14 @@ def guidance_of(api: SlackApi, channel: str) -> list[Call]:
     return [c for c in api.posted(channel) if c.blocks and c.blocks[0]["type"] == "header"]
 
 
+def live_questions(api: SlackApi, dm: str) -> list[str]:
+    """The ts of every question in the DM still showing buttons, once updates are applied."""
+    latest = {c.response["ts"]: c.blocks for c in api.posted(dm)}
+    for update in api.updates(dm):
+        latest[update.args["ts"]] = update.args["blocks"]
+    return [ts for ts, blocks in latest.items() if any(b["type"] == "actions" for b in blocks)]
+
+
 def settings_for(api: SlackApi) -> Settings:
     return Settings(slack=SlackSettings(TOKEN, SECRET, api.url))
 
