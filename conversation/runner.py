@@ -299,9 +299,19 @@ class Runner:
         if turn.answered:
             where = outbox.origin(newest if conversation else None)
             change = (where, turn.answered) if where else None
-        elif turn.closes is not None and newest and shown and shown.version <= turn.closes:
-            # No newer than the question left: a question answered in place keeps the
-            # version of the first question its message showed.
+        elif (
+            turn.closes is not None
+            and newest
+            and shown
+            and (
+                # A message answered in place keeps the version of the first question it
+                # showed: there, any no newer than the question left is closed; elsewhere only
+                # that question's own message (an older one was answered, not live).
+                shown.version <= turn.closes
+                if isinstance(outbox, InPlace)
+                else shown.version == turn.closes
+            )
+        ):
             # A message answered in place shows the answers so far: they stay when it closes.
             so_far = await self._so_far(user) if isinstance(outbox, InPlace) else ()
             change = (newest, Closed(so_far))

@@ -37,7 +37,14 @@ from bot.redis_connection import client, close
 from conversation.progress import Progress
 from tests.drivers.connector import Connector
 from tests.drivers.slack_api import TOKEN, SlackApi
-from tests.drivers.slack_user import SECRET, TEAM, SlackUser, guidance_of, signed, step_of
+from tests.drivers.slack_user import (
+    SECRET,
+    TEAM,
+    SlackUser,
+    guidance_of,
+    signed,
+    step_of,
+)
 from tests.drivers.teams_user import TENANT, TeamsUser, actions, is_checklist, is_question
 from tests.drivers.teams_user import step_of as card_step
 
@@ -275,9 +282,10 @@ def check_slack_user(api: SlackApi, user: SlackUser, path: tuple, progress: Prog
     assert len(offers) == offered(path)
     # Every answer updated the question it answered once (a click drawing the next question in
     # its place), and nothing was sent that was not asked for: a stale click may also close
-    # the question it finds newest.
+    # the question it finds newest and, when another turn posted the same question at once,
+    # that other copy (the store returns it: "one live question").
     assert len(updates) == len(path)
-    assert len(closed) <= len(stale)
+    assert len(closed) <= 2 * len(stale)
     assert len(calls) == len(posted) + len(updates) + len(closed)
     asked_below = [c for c in posted if c.actions and not is_offer(c)]
     assert len(posted) == len(asked_below) + len(stale) + 1 + len(offers)  # + the checklist
