@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from redis.asyncio import Redis
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack import blocks as slack_blocks
@@ -42,6 +43,7 @@ from tests.drivers.connector import Connector
 from tests.drivers.slack_api import SlackApi
 from tests.drivers.standin import Posted, StandIn
 
+from .engine_floor import _server_calls
 from .results import Result
 
 SECRET = "bench-signing-secret"
@@ -112,7 +114,7 @@ async def _run(url: str, users: int) -> list[tuple[Result, Result]]:
         connector=aiohttp.TCPConnector(limit=0),
         timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT),
     )
-    bench = Bench(session, slack_api, connector, run_id)
+    bench = Bench(session, slack_api, connector, run_id, client(url))
     try:
         with (
             Server(["bot", "serve", "--host", "127.0.0.1", "--port"], ours_env) as ours,
@@ -124,11 +126,12 @@ async def _run(url: str, users: int) -> list[tuple[Result, Result]]:
                 slack_floor.ready(session, "/healthz"),
                 teams_floor.ready(session, "/healthz"),
             )
+            slack = await bench.slack_ours(ours, walks, warm)
+            slack_minimal = await bench.slack_floor(slack_floor, walks)
+            # After both timed runs, so that each starts as the other does.
+            slack.extra["redis_round_trips_per_click"] = await bench.round_trips(ours, walks[0])
             return [
-                (
-                    await bench.slack_ours(ours, walks, warm),
-                    await bench.slack_floor(slack_floor, walks),
-                ),
+                (slack, slack_minimal),
                 (
                     await bench.teams_ours(ours, walks, warm),
                     await bench.teams_floor(teams_floor, walks),
@@ -139,6 +142,7 @@ async def _run(url: str, users: int) -> list[tuple[Result, Result]]:
         await slack_api.__aexit__()
         await connector.__aexit__()
         await bench.forget(url)
+        await bench.redis.aclose()
 
 
 class Server:
@@ -216,6 +220,8 @@ class Bench:
     connector: Connector
     run: str
     """In every id this run uses, so its keys can be found and deleted."""
+    redis: Redis
+    """The Redis `serve` uses, asked for its command counts around each timed run."""
     verifier: SignatureVerifier = field(default_factory=lambda: SignatureVerifier(SECRET))
 
     # --- Slack --------------------------------------------------------------------------
@@ -241,7 +247,28 @@ class Bench:
         await _walk_all([await user(f"U{self.run}W{u}", p) for u, p in enumerate(warm)])
         starts = [user(f"U{self.run}S{u}", p) for u, p in enumerate(walks)]
         started = await asyncio.gather(*starts)
-        return await _timed("slack HTTP turn", server, self.slack_api, started)
+        return await _timed("slack HTTP turn", server, self.slack_api, started, self.redis)
+
+    async def round_trips(self, server: Server, path: FlowPath) -> float:
+        """Requests `serve` sends Redis per click (a script counts once), seen by MONITOR on one
+        more user's walk, untimed: MONITOR slows Redis down, so never during the timed run."""
+        name = f"U{self.run}M0"
+        posted = await self._slack_start(server, name)
+        sent: list[str] = []
+        async with self.redis.monitor() as monitor:
+
+            async def watch() -> None:
+                async for command in monitor.listen():
+                    if name in command["command"] and command.get("client_type") != "lua":
+                        sent.append(command["command"])
+
+            watching = asyncio.create_task(watch())
+            await asyncio.sleep(0.05)
+            for _, ids in path:
+                posted = await self._click(server, name, posted, ids, Tally())
+            await asyncio.sleep(0.2)
+            watching.cancel()
+        return round(len(sent) / len(path), 2)
 
     async def slack_floor(self, server: Server, walks: list[FlowPath]) -> Result:
         def user(name: str, clicks: int) -> Walk:
@@ -254,7 +281,7 @@ class Bench:
 
         await _walk_all([user(f"U{self.run}X{u}", 10) for u in range(WARM_USERS)])
         users = [user(f"U{self.run}F{u}", len(p)) for u, p in enumerate(walks)]
-        return await _timed("slack minimal Bolt", server, self.slack_api, users)
+        return await _timed("slack minimal Bolt", server, self.slack_api, users, self.redis)
 
     async def _slack_start(self, server: Server, name: str) -> Posted:
         """The user says hi in the bot's DM; untimed, the welcome comes back."""
@@ -456,8 +483,11 @@ async def _guarded(walk: Walk, tally: Tally) -> None:
         tally.why[f"{type(exc).__name__}: {exc}"[:120]] += 1
 
 
-async def _timed(name: str, server: Server, standin: StandIn, walks: list[Walk]) -> Result:
+async def _timed(
+    name: str, server: Server, standin: StandIn, walks: list[Walk], redis: Redis | None = None
+) -> Result:
     """All `walks` at once; the figures for the whole batch, and what it cost each side."""
+    commands = await _server_calls(redis) if redis else 0
     cpu, own_cpu, calls = server.cpu_seconds(), time.process_time(), standin.counts.total()
     started = time.perf_counter()
     tally = Tally()
@@ -476,6 +506,9 @@ async def _timed(name: str, server: Server, standin: StandIn, walks: list[Walk])
         "bench_cpu_ms_per_turn": round((time.process_time() - own_cpu) * 1000 / turns, 3),
         "api_calls_per_turn": round((standin.counts.total() - calls) / turns, 2),
     }
+    if redis:  # every command Redis ran, those of scripts too (INFO commandstats)
+        ran = await _server_calls(redis) - commands - 1
+        extra["redis_commands_per_turn"] = round(max(ran, 0) / turns, 2)
     if tally.acks:
         extra["ack_p50_ms"] = round(_pct(tally.acks, 50), 3)
         extra["ack_p99_ms"] = round(_pct(tally.acks, 99), 3)
@@ -528,7 +561,8 @@ def _not_checklist(message: dict[str, Any]) -> bool:
     offer to tell the lead."""
     blocks = message.get("blocks") or [{}]
     first = blocks[0].get("text", {}).get("text", "") if isinstance(blocks[0], dict) else ""
-    return blocks[0].get("type") != "header" and not first.startswith(f"*{OFFER}*")
+    asks = any(b.get("type") == "actions" for b in blocks)  # not an answer drawn in place
+    return asks and blocks[0].get("type") != "header" and not first.startswith(f"*{OFFER}*")
 
 
 def _slack_question(posted: Posted) -> Posted:
@@ -539,7 +573,9 @@ def _slack_question(posted: Posted) -> Posted:
 
 
 def _slack_step(posted: Posted) -> str | None:
-    first = posted.body["blocks"][0].get("text", {}).get("text", "")
+    """The question's first section: the answers so far may be drawn above it."""
+    section = next((b for b in posted.body["blocks"] if b.get("type") == "section"), {})
+    first = section.get("text", {}).get("text", "")
     return SLACK_TITLES.get(first.partition("\n")[0])
 
 

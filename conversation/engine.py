@@ -82,16 +82,21 @@ class Engine:
         conditional = [i for i, s in enumerate(steps) if s.ask_if is not None]
         self._loggable = {s.id for s in steps[: conditional[0] if conditional else None]}
 
-    async def handle(self, user: UserKey, inp: Said, delivery: str | None = None) -> Turn:
+    async def handle(
+        self, user: UserKey, inp: Said, delivery: str | None = None, in_place: bool = False
+    ) -> Turn:
         """One turn. `delivery` names the platform's delivery of this input (an event or
-        activity id): a retry of one already applied changes nothing and answers nothing."""
+        activity id): a retry of one already applied changes nothing and answers nothing.
+        `in_place`: the platform will draw an answer's next question over the message
+        answered (see `Runner.show`), so the question pointer need not be read."""
         started = time.perf_counter()
         view = self.views.for_user(user)
         progress = await self.store.load(user)
         for _ in range(MAX_ATTEMPTS):
             turn, change = decide(view, progress, inp, self.clock())
+            placed = in_place and turn.outcome is Outcome.ANSWERED and len(turn.replies) == 1
             try:
-                committed = await self.store.commit(user, progress, change, delivery)
+                committed = await self.store.commit(user, progress, change, delivery, placed)
             except Duplicate:
                 turn = Turn(Outcome.DUPLICATE, ())
                 self.log(user, turn, started)

@@ -187,7 +187,10 @@ class Answered:
 @dataclass(frozen=True, slots=True)
 class Closed:
     """An older question message, once the same or a newer question is shown below it: drawn
-    without buttons, so that no live buttons are left behind."""
+    without buttons, so that no live buttons are left behind. `answered`: the answers so far,
+    for a platform whose question messages show them (see `runner.InPlace`)."""
+
+    answered: tuple[Answered, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from redis.asyncio import Redis
 
@@ -98,6 +98,19 @@ class Outbox(Protocol):
         ...
 
 
+@runtime_checkable
+class InPlace(Protocol):
+    """An outbox that can show the next question in the message whose question was just
+    answered (one platform call where answering and asking would take two)."""
+
+    async def ask_in_place(
+        self, where: str, answered: Sequence[Answered], question: Question
+    ) -> bool:
+        """Draw the answers so far above `question` over `where`; False where it will not
+        (the message is not the one clicked, the platform refused): the runner posts."""
+        ...
+
+
 OutboxFor = Callable[[UserKey], Awaitable["Outbox | None"]]
 """An outbox for a user when no request is in flight (a timer firing): each platform's
 adapter registers one at start-up (`Runner.outboxes`); None where the user cannot be
@@ -133,8 +146,9 @@ class Runner:
         """One input: decided, shown, and delivered. None when storage could not take it
         (the user is told so, and nothing changed). `name` is the user's display name where
         the platform gave one (never stored)."""
+        in_place = isinstance(outbox, InPlace) and outbox.origin(None) is not None
         try:
-            turn, routed = await self.decide(user, inp, delivery, name)
+            turn, routed = await self.decide(user, inp, delivery, name, in_place)
         except (StoreUnavailable, Busy) as exc:
             log.warning("turn unavailable", extra={"error": type(exc).__name__})
             await outbox.reply([self.views.for_user(user).notice("unavailable")])
@@ -160,10 +174,10 @@ class Runner:
     # --- routing: the conversation, or a report ---------------------------------------------
 
     async def decide(
-        self, user: UserKey, inp: Input, delivery: str | None, name: str
+        self, user: UserKey, inp: Input, delivery: str | None, name: str, in_place: bool = False
     ) -> tuple[Turn, bool]:
         """The turn, and whether it was telling's or the follow-ups' rather than the
-        conversation's."""
+        conversation's. `in_place`: a click the outbox may answer in place (`InPlace`)."""
         telling, followups = self.telling, self.followups
         if telling and isinstance(inp, Say) and telling.may_answer_preview(inp.text):
             inp = await telling.typed(user, inp.text) or inp
@@ -190,7 +204,7 @@ class Runner:
                 turn = await self._report(user, inp, name)
                 self.engine.log(user, turn, started)
                 return turn, True
-        turn = await self.engine.handle(user, inp, delivery)  # type: ignore[arg-type]
+        turn = await self.engine.handle(user, inp, delivery, in_place)  # type: ignore[arg-type]
         if turn.outcome is not Outcome.DUPLICATE:
             if telling:
                 turn = await self._after(user, turn, telling, inp)
@@ -285,9 +299,35 @@ class Runner:
         if turn.answered:
             where = outbox.origin(newest if conversation else None)
             change = (where, turn.answered) if where else None
-        elif turn.closes is not None and newest and shown and shown.version == turn.closes:
-            change = (newest, Closed())
-        posting = outbox.reply(turn.replies) if turn.replies else _nothing()
+        elif (
+            turn.closes is not None
+            and newest
+            and shown
+            and (
+                # A message answered in place keeps the version of the first question it
+                # showed: there, any no newer than the question left is closed; elsewhere only
+                # that question's own message (an older one was answered, not live).
+                shown.version <= turn.closes
+                if isinstance(outbox, InPlace)
+                else shown.version == turn.closes
+            )
+        ):
+            # A message answered in place shows the answers so far: they stay when it closes.
+            so_far = await self._so_far(user) if isinstance(outbox, InPlace) else ()
+            change = (newest, Closed(so_far))
+        if (
+            change
+            and conversation
+            and isinstance(outbox, InPlace)
+            and isinstance(change[1], Answered)
+            and len(turn.replies) == 1
+            and isinstance(turn.replies[0], Question)
+            and await outbox.ask_in_place(change[0], await self._so_far(user), turn.replies[0])
+        ):
+            # The pointer names this message already: nothing to remember.
+            change, posting, turn = None, _nothing(), replace(turn, replies=())
+        else:
+            posting = outbox.reply(turn.replies) if turn.replies else _nothing()
         if change:
             _, refs = await asyncio.gather(self._update(outbox, *change), posting)
         else:
@@ -311,6 +351,19 @@ class Runner:
             ]
             if copies:
                 await self.telling.cases.copied(user, copies, turn.about)
+
+    async def _so_far(self, user: UserKey) -> tuple[Answered, ...]:
+        """Every answer of the conversation, in the order given (this process's copy of the
+        progress the turn just committed: no Redis)."""
+        progress = await self.store.load(user)
+        if progress is None:
+            return ()
+        steps = self.views.for_user(user).steps
+        return tuple(
+            Answered(steps[step].title, tuple(o.label for o in steps[step].options if o.id in ids))
+            for step, ids in progress.answers
+            if step in steps
+        )
 
     @staticmethod
     async def _update(outbox: Outbox, where: str, shown: Answered | Closed) -> None:
@@ -396,4 +449,4 @@ async def _nothing() -> list[str | None]:
     return []
 
 
-__all__ = ["Outbox", "Runner", "Said", "Undeliverable", "build"]
+__all__ = ["InPlace", "Outbox", "Runner", "Said", "Undeliverable", "build"]

@@ -106,14 +106,14 @@ async def test_two_schools_over_slack_and_teams_each_user_sees_their_own(
                     async def post(
                         body: bytes, content_type: str, headers: dict[str, str], dm: str = user.dm
                     ) -> int:
-                        before = len(api.posted(dm))
+                        before = len(api.shown(dm))
                         async with session.post(
                             f"{served.url}/slack/events",
                             data=body,
                             headers={"Content-Type": content_type, **headers},
                         ) as response:
                             status = response.status
-                        await api.until(dm, lambda calls: len(api.posted(dm)) > before)
+                        await api.until(dm, lambda calls: len(api.shown(dm)) > before)
                         return status
 
                     user._post = post

@@ -702,7 +702,7 @@ async def test_one_serve_is_installed_into_two_workspaces_from_its_own_page_and_
 
             def poster_to(dm: str):
                 async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
-                    before = len(api.posted())
+                    before = len(api.shown())
                     async with session.post(
                         f"{served.url}/slack/events",
                         data=body,
@@ -710,7 +710,7 @@ async def test_one_serve_is_installed_into_two_workspaces_from_its_own_page_and_
                     ) as response:
                         status = response.status
                     # The bot answers Slack first and then calls the Web API: wait for a post.
-                    await api.until(dm, lambda calls: len(api.posted()) > before)
+                    await api.until(dm, lambda calls: len(api.shown()) > before)
                     return status
 
                 return post

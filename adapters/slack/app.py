@@ -155,6 +155,15 @@ class SlackBot:
     def _listen(self) -> None:
         bolt = self.bolt
 
+        # Clicks first: Bolt tries listeners in order, building each one's arguments, and a
+        # click is most of the traffic (the listeners' matchers do not overlap).
+        @bolt.action(re.compile(".*"))
+        async def action(ack, body: dict, context: AsyncBoltContext) -> None:
+            await ack()
+            # A tick in the checkboxes, or a button this bot never drew: nothing to do.
+            if (inp := clicked(body)) is not None:
+                self._spawn(self._clicked(body, context, inp))
+
         @bolt.command(re.compile(r"^/"))
         async def command(ack, body: dict, context: AsyncBoltContext, respond) -> None:
             await ack()
@@ -190,13 +199,6 @@ class SlackBot:
         @bolt.event(re.compile(".*"))
         async def other_event() -> None:
             """Acknowledged, so Slack does not retry what this bot does not use."""
-
-        @bolt.action(re.compile(".*"))
-        async def action(ack, body: dict, context: AsyncBoltContext) -> None:
-            await ack()
-            # A tick in the checkboxes, or a button this bot never drew: nothing to do.
-            if (inp := clicked(body)) is not None:
-                self._spawn(self._clicked(body, context, inp))
 
     async def _command(self, context: AsyncBoltContext, channel: str, respond) -> None:
         who = user(context)

@@ -74,7 +74,7 @@ def render(shown: Reply | Answered | Closed) -> tuple[str, list[dict[str, Any]]]
     if isinstance(shown, Answered):
         return answered_blocks(shown)
     if isinstance(shown, Closed):
-        return closed_blocks()
+        return closed_blocks(shown.answered)
     if isinstance(shown, Offer):
         return escape(plaintext.offer(shown)), offer_blocks(shown)
     if isinstance(shown, Preview):
@@ -153,14 +153,60 @@ def answered_blocks(a: Answered) -> tuple[str, list[dict[str, Any]]]:
     return text, _dicts([_section(f"*{_mrkdwn(a.title)}*\n✓ {_mrkdwn(chosen)}")])
 
 
+ANSWERS = "answers"
+"""The block_id of the answers so far, above a question shown in place of the one answered."""
+SUMMARY_LIMIT = 2000
+"""Most characters of that summary (a context element holds 3000; escaping can lengthen)."""
+
+
+def in_place(
+    answered: tuple[Answered, ...] | list[Answered], question: Question
+) -> tuple[str, list[dict[str, Any]]]:
+    """The answers so far, one "✓ question: answer" line each, above the next question: one
+    message updated in place per click. The oldest lines give way first, so the message
+    stays within Block Kit's limits however long the conversation."""
+    text, blocks = render(question)
+    if not answered:
+        return text, blocks
+    said, summary = _summary(tuple(answered))
+    return f"{said}\n\n{text}", [*summary, *blocks]
+
+
+def _summary(answered: tuple[Answered, ...]) -> tuple[str, list[dict[str, Any]]]:
+    """The answers so far: their plain text, and a context block and a divider."""
+    lines = [f"✓ *{_mrkdwn(a.title)}*: {_mrkdwn(', '.join(a.chosen))}" for a in answered]
+    kept: list[str] = []
+    for line in reversed(lines):
+        if sum(len(k) + 1 for k in kept) + len(line) > SUMMARY_LIMIT:
+            kept.append("…")
+            break
+        kept.append(line)
+    said = "\n".join(
+        escape(f"{plaintext.strip_bold(a.title)}: {', '.join(a.chosen)}") for a in answered
+    )
+    # Plain dicts, not Block Kit's models: built on every click, and kept within the limits
+    # the models would check (one element, at most SUMMARY_LIMIT characters and an ellipsis).
+    summary = {
+        "type": "context",
+        "block_id": ANSWERS,
+        "elements": [{"type": "mrkdwn", "text": "\n".join(reversed(kept))}],
+    }
+    return said, [summary, _DIVIDER]
+
+
+_DIVIDER = DividerBlock().to_dict()
+
 CLOSED = "This question is closed: answer the newest one below."
 
 
-@lru_cache(maxsize=1)
-def closed_blocks() -> tuple[str, list[dict[str, Any]]]:
+def closed_blocks(answered: tuple[Answered, ...] = ()) -> tuple[str, list[dict[str, Any]]]:
     """An older question, once the same or a newer one is posted below it: no live buttons
-    are left behind."""
-    return CLOSED, _dicts([ContextBlock(elements=[MarkdownTextObject(text=f"_{CLOSED}_")])])
+    are left behind, and the answers it showed above its question stay."""
+    closed = _dicts([ContextBlock(elements=[MarkdownTextObject(text=f"_{CLOSED}_")])])
+    if not answered:
+        return CLOSED, closed
+    said, summary = _summary(answered)
+    return f"{said}\n\n{CLOSED}", [*summary, *closed]
 
 
 CHOOSE_ALL = "Choose all that apply, then press *Continue*."

@@ -16,11 +16,20 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from conversation.messages import Answered, Closed, Notice, RecordFile, Reply, Reports, UserKey
+from conversation.messages import (
+    Answered,
+    Closed,
+    Notice,
+    Question,
+    RecordFile,
+    Reply,
+    Reports,
+    UserKey,
+)
 from conversation.runner import Undeliverable
 
 from . import files, home
-from .blocks import render
+from .blocks import in_place, render
 from .overview import reports_blocks, reports_text
 
 log = logging.getLogger("adapters.slack")
@@ -78,6 +87,22 @@ class SlackOutbox:
             else:
                 text, blocks = _draw(shown)
                 await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except API_ERRORS as exc:
+            log.warning("slack update failed", extra={"error": type(exc).__name__})
+            return False
+        return True
+
+    async def ask_in_place(
+        self, where: str, answered: Sequence[Answered], question: Question
+    ) -> bool:
+        """Only the message clicked: a typed answer's question is posted below what was
+        typed, where the person is looking."""
+        if where != self.clicked:
+            return False
+        channel, _, ts = where.partition("\n")
+        text, blocks = in_place(tuple(answered), question)
+        try:
+            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         except API_ERRORS as exc:
             log.warning("slack update failed", extra={"error": type(exc).__name__})
             return False

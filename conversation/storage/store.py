@@ -28,7 +28,8 @@ from .db import Db, StoreUnavailable, text
 # (event or activity ids) they sent lately, a sorted set of id -> time applied.
 # ARGV: expected version, op (s=set d=delete all t=touch), value, ttl, delivery id or '',
 # now (milliseconds, so the newest deliveries are the ones kept), delivery ttl (seconds),
-# most deliveries kept.
+# most deliveries kept, '1' when the turn's question goes in place of the one answered (the
+# pointer stays as it is: the same message, so neither read nor renewed).
 # Returns {'applied', where the question message is or ''}, {'duplicate'} for a delivery
 # applied before, or {'moved', the stored value or ''} when the version has moved on.
 _COMMIT = """
@@ -52,7 +53,8 @@ elseif cur then
 end
 -- The question pointer lives as long as the progress: a turn that posts no question (stop)
 -- is a use too. GETEX reads it and renews it in one command.
-local shown = redis.call('GETEX', KEYS[2], 'EX', ARGV[4]) or ''
+local shown = ''
+if ARGV[9] ~= '1' then shown = redis.call('GETEX', KEYS[2], 'EX', ARGV[4]) or '' end
 if delivery ~= '' then
   redis.call('ZADD', KEYS[3], now, delivery)
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window * 1000)
@@ -162,12 +164,15 @@ class Store:
         expected: Progress | None,
         change: Change,
         delivery: str | None = None,
+        in_place: bool = False,
     ) -> Committed:
         """Apply `change` if the stored version is still `expected`'s, and, for a platform
         delivery, only if that delivery has not been applied before (else `Duplicate`).
 
         Marking the delivery in the same script as the change means a retry is recognised
         exactly when its first delivery took effect: never lost, never applied twice.
+        `in_place`: the question will be drawn over the message answered, which the pointer
+        names already, so a click costs Redis only the progress's GET and SET.
         """
         key = self.keys.user(user)
         version = expected.version if expected else 0
@@ -178,6 +183,7 @@ class Store:
         keys = [key, self.keys.message(user), self.keys.seen(user)]
         now = int(self.db.clock() * 1000)
         args = [version, op, value, self.ttl, delivery or "", now, DELIVERY_TTL, MAX_DELIVERIES]
+        args.append("1" if in_place else "")
         if self.replica_wait_ms:
             result = await self.db.call(self._commit_replicated(keys, args))
         else:

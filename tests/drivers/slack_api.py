@@ -150,6 +150,25 @@ class SlackApi(StandIn):
         calls = self.calls if channel is None else self.to(channel)
         return [c for c in calls if c.method == "chat.update"]
 
+    def shown(self, channel: str | None = None) -> list[Call]:
+        """Every message posted, and every question a click drew in place of the one it
+        answered: what a person sees arrive (a test waits for one more of these)."""
+        calls = self.calls if channel is None else self.to(channel)
+        return [
+            c
+            for c in calls
+            if c.method == "chat.postMessage" or (c.method == "chat.update" and c.actions)
+        ]
+
+    def questions(self, channel: str) -> list[Call]:
+        """Every question drawn into `channel`, in order: each message posted with buttons,
+        and each time a click's answer redrew its message with the next question in place."""
+        return [
+            c
+            for c in self.to(channel)
+            if c.method in ("chat.postMessage", "chat.update") and c.actions
+        ]
+
     def homes(self, user_id: str) -> list[Call]:
         """Every Home tab published for one person."""
         return self.to(f"home:{user_id}")
@@ -205,7 +224,7 @@ class SlackApi(StandIn):
         if self.before is not None:
             await self.before(method, args)
         response = self._answer(method, args)
-        if method == "chat.postMessage" and self._waiting:
+        if method in ("chat.postMessage", "chat.update") and self._waiting and response["ok"]:
             self._offer(at, args["channel"], response["ts"], {**args, "blocks": _blocks(args)})
         await self._record(Call(method, args, response, token))
         return web.json_response(response)

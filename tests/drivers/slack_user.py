@@ -152,7 +152,12 @@ class SlackUser:
             "trigger_id": "1.2.3",
             "team": {"id": self.team, "domain": "school"},
             "channel": {"id": message.channel, "name": "directmessage"},
-            "message": {"type": "message", "ts": ts, "text": message.text},
+            "message": {
+                "type": "message",
+                "ts": ts,
+                "text": message.text,
+                "blocks": message.blocks,
+            },
             "state": {"values": state},
             "response_url": self.api.response_url(message.channel),
             "actions": [{**action, "block_id": block_id, "action_ts": "1700000200.000001"}],
@@ -165,7 +170,7 @@ class SlackUser:
 
     def question(self) -> Call:
         """The newest question in the DM: the message with buttons."""
-        questions = [c for c in self.api.posted(self.dm) if c.actions]
+        questions = self.api.questions(self.dm)
         assert questions, "no question was posted"
         return questions[-1]
 
@@ -192,12 +197,22 @@ class SlackUser:
 
 
 def step_of(call: Call) -> str:
-    first = call.blocks[0]["text"]["text"]
+    """The step of a question message: its first section (the answers so far are above it
+    once a click has redrawn the message in place)."""
+    first = next(b for b in call.blocks if b["type"] == "section")["text"]["text"]
     return next(s.id for s in FLOW.steps if first.startswith(f"*{s.title}*"))
 
 
 def guidance_of(api: SlackApi, channel: str) -> list[Call]:
     return [c for c in api.posted(channel) if c.blocks and c.blocks[0]["type"] == "header"]
+
+
+def live_questions(api: SlackApi, dm: str) -> list[str]:
+    """The ts of every question in the DM still showing buttons, once updates are applied."""
+    latest = {c.response["ts"]: c.blocks for c in api.posted(dm)}
+    for update in api.updates(dm):
+        latest[update.args["ts"]] = update.args["blocks"]
+    return [ts for ts, blocks in latest.items() if any(b["type"] == "actions" for b in blocks)]
 
 
 def settings_for(api: SlackApi) -> Settings:
@@ -255,12 +270,12 @@ def slack_user(session: aiohttp.ClientSession, url: str, api: SlackApi, name: st
     user = SlackUser(None, api, name)  # type: ignore[arg-type]
 
     async def post(body: bytes, content_type: str, headers: dict[str, str]) -> int:
-        before = len(api.posted(user.dm))
+        before = len(api.shown(user.dm))
         async with session.post(
             f"{url}/slack/events", data=body, headers={"Content-Type": content_type, **headers}
         ) as response:
             status = response.status
-        await api.until(user.dm, lambda calls: len(api.posted(user.dm)) > before)
+        await api.until(user.dm, lambda calls: len(api.shown(user.dm)) > before)
         return status
 
     user._post = post
