@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FlowError) as exc:  # a misconfiguration: one line, exit 2
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `... | head` read what it wanted: stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def parser() -> argparse.ArgumentParser:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +83,24 @@ def test_help_lists_every_command_in_plain_text() -> None:
     for command in ("chat", "diagram", "serve", "teams-package"):
         assert re.search(rf"^    {command} +\S", done.stdout, re.M), command
     assert "`" not in done.stdout
+
+
+def test_output_piped_into_a_reader_that_has_gone_ends_quietly() -> None:
+    """`python -m bot check-config | head -1`: the reader has gone when the bot writes; it
+    stops without a traceback, as command-line tools do. (The pipe's reading end is closed
+    before the bot starts, so every write finds it gone.)"""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "diagram"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert done.returncode == 141
