@@ -295,6 +295,22 @@ class Runner:
         if shown is None and turn.closes is not None:
             shown = await self.store.recall_message(user)
         newest = shown.where if shown and outbox.here(shown.where) else None
+        if (
+            conversation
+            and turn.outcome is Outcome.STALE
+            and newest is not None
+            and isinstance(outbox, InPlace)
+            and outbox.origin(None) == newest
+        ):
+            # A stale click on the message that shows the live question (a double click, or a
+            # client showing an older drawing): said, and the message drawn again with the
+            # current question. Closing it instead could land before a first click's redraw
+            # and leave two live questions; both drawings now show the same question.
+            notices = [r for r in turn.replies if not isinstance(r, Question)]
+            asked = [r for r in turn.replies if isinstance(r, Question)]
+            redraw = outbox.ask_in_place(newest, await self._so_far(user), asked[-1])
+            await asyncio.gather(redraw if asked else _nothing(), outbox.reply(notices))
+            return
         change: tuple[str, Answered | Closed] | None = None
         if turn.answered:
             where = outbox.origin(newest if conversation else None)

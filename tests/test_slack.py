@@ -41,6 +41,7 @@ from tests.drivers.slack_user import (
     signed,
     step_of,
 )
+from tests.drivers.standin import Gate
 
 from .expected_paths import check_guidance, expected_steps
 from .helpers import FLOW, SAMPLE_PATHS, check_all_expire, check_logs_private, serving, stored
@@ -213,13 +214,14 @@ async def test_a_click_on_an_old_question_changes_nothing_and_shows_the_current_
     support = alice.question()
     assert await alice.answer("start", message=welcome) == 200
     assert await redis.get(store.keys.user(alice.key)) == state
-    notice, current = api.posted(alice.dm)[-2:]
-    assert notice.text == NOTICES["stale"] and step_of(current) == "support"
-    # The support question asked again: its older message is closed, the new one is live.
-    (close,) = api.updates()[updates:]
-    assert close.args["ts"] == support.response["ts"]
-    assert close.args["text"].endswith(slack_blocks.CLOSED)
-    assert "actions" not in json.dumps(close.args["blocks"])
+    # The welcome was redrawn in place up to the support question: the click came from an
+    # older drawing of the live message. Told so, and the message drawn again with the
+    # current question, live; nothing closed, no second question posted.
+    assert support.response["ts"] == welcome.response["ts"]
+    assert api.posted(alice.dm)[-1].text == NOTICES["stale"]
+    (redraw,) = api.updates()[updates:]
+    assert redraw.args["ts"] == support.response["ts"] and step_of(redraw) == "support"
+    assert live_questions(api, alice.dm) == [support.response["ts"]]
 
 
 async def test_a_question_asked_again_or_left_by_back_is_closed(
@@ -251,16 +253,45 @@ async def test_a_double_click_counts_once(
     assert statuses == [200, 200]
     stored_progress = (await redis.get(store.keys.user(alice.key))).decode()
     assert stored_progress.startswith("3|") and "role=handling" in stored_progress
-    # Answered once: one redraw with the next question (the stale click closes it, as the
-    # question is asked again below).
-    assert [bool(u.actions) for u in api.updates(alice.dm)[before:]].count(True) == 1
+    # Answered once: the message redrawn with the next question (by the second click too,
+    # which is told so), never closed, and no question posted below it.
+    redraws = api.updates(alice.dm)[before:]
+    assert redraws and all(step_of(u) == "support" for u in redraws)
     assert [c.text for c in api.posted(alice.dm)].count(NOTICES["stale"]) == 1
-    assert [step_of(c) for c in api.questions(alice.dm)] == [
-        "welcome",
-        "role",
-        "support",
-        "support",
-    ]
+    assert [step_of(c) for c in api.posted(alice.dm) if c.actions] == ["welcome"]
+    assert live_questions(api, alice.dm) == [role.response["ts"]]
+
+
+@pytest.mark.parametrize("redraw_first", [True, False], ids=["redraw lands first", "held"])
+async def test_a_double_click_leaves_one_live_question_in_either_order(
+    alice: SlackUser, api: SlackApi, redraw_first: bool
+) -> None:
+    """The second click of a double click runs while the first one's redraw is on its way
+    to Slack (held at the stand-in until the second is done), or after it landed: either
+    way one message shows the next question with live buttons, and the second is told so."""
+    await alice.say("hi")
+    await alice.answer("start")
+    role = alice.question()
+    ts = role.response["ts"]
+    payload = alice.action_payload(role, role.actions[1])
+    if redraw_first:
+        assert await alice.act(payload) == 200
+        assert await alice.act(payload) == 200
+    else:
+        gate = Gate(lambda method, args: method == "chat.update" and args.get("ts") == ts)
+        api.before = gate
+        first = asyncio.create_task(alice.act(payload))
+        await asyncio.wait_for(gate.reached.wait(), 10)
+        assert await alice.act(payload) == 200
+        gate.open()
+        assert await first == 200
+        for _ in range(100):  # the held redraw, let go, lands after the answer to Slack
+            if step_of(alice.question()) == "support":
+                break
+            await asyncio.sleep(0.05)
+    assert live_questions(api, alice.dm) == [ts]
+    assert step_of(alice.question()) == "support"
+    assert [c.text for c in api.posted(alice.dm)].count(NOTICES["stale"]) == 1
 
 
 async def test_a_retried_event_is_dropped(
