@@ -249,6 +249,7 @@ class Runner:
             question = self.views.for_user(user).question(progress)
             return replace(turn, replies=(*shown, question), about=about, closes=progress.version)
         elif turn.outcome is Outcome.DELETED:
+            await telling.references.forget(user)
             withdrawn = await telling.withdraw(user)
             if withdrawn is not None:
                 return replace(

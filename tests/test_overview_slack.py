@@ -235,6 +235,22 @@ async def test_a_lead_holding_several_reports_chooses_one_then_types_it(
     assert "- Platform report: AB-1 (added " in api.posted(carol.dm)[-2].text
 
 
+async def test_a_lead_who_deletes_their_data_forgets_the_report_they_chose(
+    person, api: SlackApi, redis, prefix: str
+) -> None:
+    """ "Add a reference" remembers, for minutes, which report the lead's next typed reference
+    is for: their `delete my data` forgets that too, like everything else of theirs."""
+    alice, carol, lee = person("alice"), person("carol"), person("0lead")
+    await tell(alice, api)
+    await tell(carol, api)
+    home = await open_home(lee)
+    assert await press_in_home(lee, home, "case:reference", reference_of(api, carol)) == 200
+    chosen = f"{prefix}:{{slack:{TEAM}:{lee.id}}}:refto"
+    assert await redis.exists(chosen)
+    assert await lee.say("delete my data") == 200
+    assert not await redis.exists(chosen)
+
+
 async def test_withdrawal_removes_the_references_with_the_report(
     person, api: SlackApi, redis, prefix: str
 ) -> None:

@@ -59,6 +59,12 @@ class References:
         await self.cases.db.call(self.cases.redis.set(key, report, ex=CHOSEN_SECONDS))
         return Turn(Outcome.REFERENCE, (Notice(self.words["chosen"]),))
 
+    async def forget(self, person: UserKey) -> None:
+        """The report `person` chose, forgotten with their `delete my data` (best effort, after
+        the deletion itself: the choice lapses within minutes anyway)."""
+        with contextlib.suppress(StoreUnavailable):
+            await self.cases.db.call(self.cases.redis.delete(self.cases.keys.referring(person)))
+
     async def add(self, person: UserKey, typed: TypedReference | None) -> tuple[Reply, ...]:
         """A reference typed by `person`, kept in the record it belongs to, or refused with
         the reason; nothing changes unless it is kept."""
