@@ -43,6 +43,7 @@ from .redis_servers import (
     free_port,
     redis_cluster,
     started,
+    wait_for,
 )
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
@@ -335,6 +336,16 @@ def states(cluster: Cluster) -> set[str]:
     return found
 
 
+def epochs(cluster: Cluster) -> set[str]:
+    """The cluster_current_epoch every live node reports."""
+    found = set()
+    for server in cluster.servers:
+        if server.alive:
+            with server.client() as r:
+                found.add(str(r.execute_command("CLUSTER INFO")["cluster_current_epoch"]))
+    return found
+
+
 def whole_again(cluster: Cluster, dead: Server) -> bool:
     """Every surviving node reports cluster_state:ok, and none has `dead` serving slots."""
     return states(cluster) == {"ok"} and not any(
@@ -362,6 +373,11 @@ class Failover:
         self.last_try = 0.0
 
     def kill(self) -> None:
+        # A takeover claims the slots with an epoch one above what the replica knows: if it
+        # has not yet heard the cluster's newest epoch (a new cluster still gossiping), the
+        # claim can lose to the dead master's and leave a master with no slots, and the
+        # cluster never whole. So the epochs are agreed first.
+        wait_for(lambda: len(epochs(self.cluster)) == 1, "the cluster's epochs agreed")
         self.doomed.kill()
         self.died = time.monotonic()
 
@@ -396,7 +412,8 @@ class Failover:
         try:
             await await_for(whole, "the failover", 30)
         except AssertionError as error:
-            raise AssertionError(f"{error}: {self.cluster.nodes()}") from None
+            views = {s.name: self.cluster.nodes(s) for s in (self.replica,) if s.alive}
+            raise AssertionError(f"{error}: {self.cluster.nodes()} replica's: {views}") from None
         return time.monotonic() - self.died
 
 
