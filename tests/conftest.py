@@ -7,14 +7,18 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot import local_redis
 from bot.redis_connection import client
+from bot.web import create_app
 from conversation import flow
 from conversation.engine import Engine
 from conversation.runner import Runner, build
 from conversation.storage import Db, Keys, Store
 from conversation.views import Views
+from tests.drivers.slack_api import SlackApi
+from tests.drivers.slack_user import SlackUser, poster, settings_for
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +88,30 @@ def new_engine(redis, prefix: str):
         return Engine(Views(flow.load()), Store(Db(redis, Keys(prefix)), ttl_seconds=30 * 86_400))
 
     return make
+
+
+# --- Slack over HTTP: the stand-in, the app over the test's runner, and its people ----------
+# (A test module that needs another runner defines its own `runner`; one that speaks Teams
+# defines its own `http` and people.)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[SlackApi]:
+    async with SlackApi() as standin:
+        yield standin
+
+
+@pytest.fixture
+async def http(runner: Runner, api: SlackApi) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(settings_for(api), runner))) as client_:
+        yield client_
+
+
+@pytest.fixture
+def alice(http: TestClient, api: SlackApi) -> SlackUser:
+    return SlackUser(poster(http), api)
+
+
+@pytest.fixture
+def lee(http: TestClient, api: SlackApi) -> SlackUser:
+    return SlackUser(poster(http), api, "0lead")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -46,12 +45,6 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[SlackApi]:
-    async with SlackApi() as standin:
-        yield standin
-
-
 def worker(redis, prefix: str, clock: Clock, schools: school.Schools | None = None) -> Runner:
     return build(redis, prefix=prefix, schools=schools or oak(), clock=clock)
 
@@ -62,25 +55,9 @@ def runner(redis, prefix: str, clock: Clock) -> Runner:
 
 
 @pytest.fixture
-async def http(runner: Runner, api: SlackApi) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings_for(api), runner))) as client_:
-        yield client_
-
-
-@pytest.fixture
 def ticker(runner: Runner, http: TestClient) -> Ticker:
     """This worker's ticker (the app registered Slack's outbox on the runner)."""
     return Ticker(runner)
-
-
-@pytest.fixture
-def alice(http: TestClient, api: SlackApi) -> SlackUser:
-    return SlackUser(poster(http), api)
-
-
-@pytest.fixture
-def lee(http: TestClient, api: SlackApi) -> SlackUser:
-    return SlackUser(poster(http), api, "0lead")
 
 
 @pytest.fixture

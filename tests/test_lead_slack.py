@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -37,30 +36,9 @@ from tests.drivers.standin import Gate
 
 
 @pytest.fixture
-def api_engine(store: Store) -> Runner:
+def runner(store: Store) -> Runner:
+    """Telling on, for a school whose lead can be messaged."""
     return telling_engine(store)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[SlackApi]:
-    async with SlackApi() as standin:
-        yield standin
-
-
-@pytest.fixture
-async def http(api_engine: Runner, api: SlackApi) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings_for(api), api_engine))) as client_:
-        yield client_
-
-
-@pytest.fixture
-def alice(http: TestClient, api: SlackApi) -> SlackUser:
-    return SlackUser(poster(http), api)
-
-
-@pytest.fixture
-def lee(http: TestClient, api: SlackApi) -> SlackUser:
-    return SlackUser(poster(http), api, "0lead")
 
 
 async def test_nothing_reaches_the_lead_before_send_then_one_message_in_their_dm(

@@ -11,14 +11,12 @@ import csv
 import io
 import json
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.outbox import SlackOutbox
-from bot.web import create_app
 from conversation import summary, terms
 from conversation.messages import UserKey
 from conversation.runner import Runner, build
@@ -26,7 +24,7 @@ from conversation.storage import Cipher
 from tests.drivers.leads import LEAD_DM, LEAD_LEADS, button, press, with_button
 from tests.drivers.overview import REFERENCE, Clock, schools
 from tests.drivers.slack_api import TOKEN, Call, SlackApi
-from tests.drivers.slack_user import TEAM, SlackUser, open_home, poster, settings_for
+from tests.drivers.slack_user import TEAM, SlackUser, open_home, poster
 
 
 @pytest.fixture
@@ -37,18 +35,6 @@ def clock() -> Clock:
 @pytest.fixture
 def runner(redis, prefix: str, clock: Clock) -> Runner:
     return build(redis, prefix=prefix, schools=schools(), clock=clock, cipher=Cipher.ephemeral())
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[SlackApi]:
-    async with SlackApi() as standin:
-        yield standin
-
-
-@pytest.fixture
-async def http(runner: Runner, api: SlackApi) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings_for(api), runner))) as client_:
-        yield client_
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
@@ -92,28 +91,6 @@ def sleeps() -> Sleeps:
 @pytest.fixture
 def runner(redis, prefix: str, clock: Clock, sleeps: Sleeps) -> Runner:
     return worker(redis, prefix, clock, sleeps)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[SlackApi]:
-    async with SlackApi() as standin:
-        yield standin
-
-
-@pytest.fixture
-async def http(runner: Runner, api: SlackApi) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings_for(api), runner))) as client_:
-        yield client_
-
-
-@pytest.fixture
-def alice(http: TestClient, api: SlackApi) -> SlackUser:
-    return SlackUser(poster(http), api)
-
-
-@pytest.fixture
-def lee(http: TestClient, api: SlackApi) -> SlackUser:
-    return SlackUser(poster(http), api, "0lead")
 
 
 def plain(calls: list[Call]) -> str:

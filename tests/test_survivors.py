@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from adapters.slack.uninstall import Uninstall
 from bot.config import Settings
-from bot.web import create_app
 from conversation.dates import ZONE
 from conversation.messages import UserKey
 from conversation.runner import Runner, build
@@ -32,7 +31,7 @@ from tests.drivers.leads import (
     with_data,
 )
 from tests.drivers.slack_api import Call, SlackApi
-from tests.drivers.slack_user import TEAM, SlackUser, poster, seen, settings_for
+from tests.drivers.slack_user import TEAM, SlackUser, poster, seen
 from tests.drivers.teams_user import UNAUTHENTICATED, TeamsUser, serve
 from tests.drivers.teams_user import poster as teams_poster
 
@@ -66,28 +65,6 @@ def clock() -> Clock:
 @pytest.fixture
 def runner(store: Store, clock: Clock) -> Runner:
     return build(store.redis, prefix=store.keys.prefix, schools=leads_school(), clock=clock)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[SlackApi]:
-    async with SlackApi() as standin:
-        yield standin
-
-
-@pytest.fixture
-async def http(runner: Runner, api: SlackApi) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings_for(api), runner))) as client_:
-        yield client_
-
-
-@pytest.fixture
-def alice(http: TestClient, api: SlackApi) -> SlackUser:
-    return SlackUser(poster(http), api)
-
-
-@pytest.fixture
-def lee(http: TestClient, api: SlackApi) -> SlackUser:
-    return SlackUser(poster(http), api, "0lead")
 
 
 async def sent_to_lee(alice: SlackUser, api: SlackApi) -> Call:
