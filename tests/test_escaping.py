@@ -39,7 +39,7 @@ from tests.drivers.leads import (
 )
 from tests.drivers.slack_api import Call as SlackCall
 from tests.drivers.slack_api import SlackApi
-from tests.drivers.slack_user import SlackUser, poster, settings_for
+from tests.drivers.slack_user import SlackUser, mrkdwn_in, poster, settings_for
 from tests.drivers.teams_user import UNAUTHENTICATED, TeamsUser, card_text
 from tests.drivers.teams_user import poster as teams_poster
 
@@ -93,20 +93,7 @@ def addresses(schools: school.Schools) -> set[str]:
 def mrkdwn_texts(call: SlackCall) -> list[str]:
     """What Slack parses for links and mentions in a message: its `text`, and every mrkdwn
     text object in its blocks."""
-    found = [call.text]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
-                found.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(call.blocks)
-    return found
+    return [call.text, *mrkdwn_in(call.blocks)]
 
 
 def check_slack_message(call: SlackCall, allowed: set[str], mentions: set[str]) -> None:

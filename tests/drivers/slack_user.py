@@ -246,8 +246,9 @@ def seen(calls: list[Call]) -> str:
     return "\n".join(t for t in lines if isinstance(t, str))
 
 
-def mrkdwn_of(calls: list) -> str:
-    """Every mrkdwn text a person is shown in these Slack messages, as one string."""
+def mrkdwn_in(blocks: object) -> list[str]:
+    """Every mrkdwn text object in `blocks`, at any depth: what Slack parses for links and
+    mentions."""
     found: list[str] = []
 
     def walk(node: object) -> None:
@@ -260,9 +261,13 @@ def mrkdwn_of(calls: list) -> str:
             for value in node:
                 walk(value)
 
-    for call in calls:
-        walk(call.blocks)
-    return "\n".join(found)
+    walk(blocks)
+    return found
+
+
+def mrkdwn_of(calls: list) -> str:
+    """Every mrkdwn text a person is shown in these Slack messages, as one string."""
+    return "\n".join(text for call in calls for text in mrkdwn_in(call.blocks))
 
 
 def slack_user(session: aiohttp.ClientSession, url: str, api: SlackApi, name: str) -> SlackUser:
