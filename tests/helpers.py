@@ -130,14 +130,16 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serving(session: aiohttp.ClientSession, env: dict[str, str]) -> AsyncIterator[Served]:
-    """`python -m bot serve` as an admin runs it, on a free port with `env` added; stopped
-    with SIGTERM afterwards."""
+async def serving(
+    session: aiohttp.ClientSession, env: dict[str, str], inherit: bool = True
+) -> AsyncIterator[Served]:
+    """`python -m bot serve` as an admin runs it, on a free port with `env` added to the
+    shell's (without `inherit`, exactly `env`); stopped with SIGTERM afterwards."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=FilePath(__file__).resolve().parents[1],
-        env={**os.environ, **env},
+        env={**os.environ, **env} if inherit else env,
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -5,7 +5,6 @@ serve, and the Teams package's settings. Each runs `python -m bot` as a real pro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -14,7 +13,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -23,7 +22,7 @@ import pytest
 from bot.__main__ import parser
 from bot.local_redis import free_port
 
-from .helpers import Served, wait_until_up
+from .helpers import serving as serve_bot
 from .identity_standin import BotFrameworkKeys
 from .redis_servers import COMMON, Server
 
@@ -97,24 +96,9 @@ def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     server.stop()
 
 
-@contextlib.asynccontextmanager
-async def serving(session: aiohttp.ClientSession, env: dict[str, str]) -> AsyncIterator[Served]:
-    """`python -m bot serve` with exactly `env` (tests.helpers.serving adds the shell's)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    served = Served(f"http://127.0.0.1:{port}", proc)
-    try:
-        await wait_until_up(session, served.url)
-        yield served
-    finally:
-        proc.terminate()
-        served.stderr = proc.communicate(timeout=15)[1]
+def serving(session: aiohttp.ClientSession, env: dict[str, str]):
+    """`python -m bot serve` with exactly `env`, none of the shell's."""
+    return serve_bot(session, env, inherit=False)
 
 
 # --- the summary line and the warnings ----------------------------------------------------------
