@@ -36,6 +36,7 @@ from tests.drivers.leads import (
     shown,
     with_button,
 )
+from tests.drivers.overview import Clock
 from tests.drivers.slack_api import Call, SlackApi
 from tests.drivers.slack_user import TEAM, SlackUser, guidance_of, poster, settings_for
 
@@ -45,19 +46,6 @@ MONDAY = datetime(2026, 10, 5, 9, 0, tzinfo=ZONE).timestamp()
 DAY = 86_400
 UNAVAILABLE = "That report isn't available to you"
 COPY_WITHDRAWN = "The member of staff withdrew this report and deleted their data"
-
-
-class Clock:
-    """The one clock every date comes from: set by the test, moved on by `later`."""
-
-    def __init__(self, at: float = MONDAY) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at
-
-    def later(self, seconds: float) -> None:
-        self.at += seconds
 
 
 class Sleeps:

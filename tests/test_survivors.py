@@ -30,6 +30,7 @@ from tests.drivers.leads import (
     with_button,
     with_data,
 )
+from tests.drivers.overview import Clock
 from tests.drivers.slack_api import Call, SlackApi
 from tests.drivers.slack_user import TEAM, SlackUser, poster, seen
 from tests.drivers.teams_user import UNAUTHENTICATED, TeamsUser, serve
@@ -47,19 +48,9 @@ SENT = local("2026-03-03 09:30")
 ACKNOWLEDGED = local("2026-03-04 14:05")
 
 
-class Clock:
-    """The one clock the bot reads; the test moves it."""
-
-    def __init__(self, at: float = SENT) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(SENT)
 
 
 @pytest.fixture
