@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-from datetime import datetime
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.web import create_app
 from conversation import school
-from conversation.dates import ZONE
 from conversation.messages import UserKey
 from conversation.runner import Runner, build
 from conversation.storage import BadId, Store
@@ -42,7 +40,6 @@ from tests.drivers.slack_user import TEAM, SlackUser, guidance_of, poster, setti
 
 from .school_files import LEADS_SCHOOL, leads_school
 
-MONDAY = datetime(2026, 10, 5, 9, 0, tzinfo=ZONE).timestamp()
 DAY = 86_400
 UNAVAILABLE = "That report isn't available to you"
 COPY_WITHDRAWN = "The member of staff withdrew this report and deleted their data"
