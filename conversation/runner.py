@@ -292,6 +292,7 @@ class Runner:
         """The turn's replies in the user's chat, the question answered or left updated in
         place, and where the newest question now is. `conversation`: the turn is the
         conversation's, so a typed answer answers the newest question message."""
+        redraws = isinstance(outbox, InPlace)  # asked once: a runtime protocol check is slow
         shown = turn.shown
         if shown is None and turn.closes is not None:
             shown = await self.store.recall_message(user)
@@ -300,7 +301,7 @@ class Runner:
             conversation
             and turn.outcome is Outcome.STALE
             and newest is not None
-            and isinstance(outbox, InPlace)
+            and redraws
             and outbox.origin(None) == newest
         ):
             # A stale click on the message that shows the live question (a double click, or a
@@ -324,18 +325,16 @@ class Runner:
                 # A message answered in place keeps the version of the first question it
                 # showed: there, any no newer than the question left is closed; elsewhere only
                 # that question's own message (an older one was answered, not live).
-                shown.version <= turn.closes
-                if isinstance(outbox, InPlace)
-                else shown.version == turn.closes
+                shown.version <= turn.closes if redraws else shown.version == turn.closes
             )
         ):
             # A message answered in place shows the answers so far: they stay when it closes.
-            so_far = await self._so_far(user) if isinstance(outbox, InPlace) else ()
+            so_far = await self._so_far(user) if redraws else ()
             change = (newest, Closed(so_far))
         if (
             change
             and conversation
-            and isinstance(outbox, InPlace)
+            and redraws
             and isinstance(change[1], Answered)
             and len(turn.replies) == 1
             and isinstance(turn.replies[0], Question)
