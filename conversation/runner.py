@@ -13,6 +13,7 @@ own: drawing replies and calling its API.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -111,6 +112,13 @@ class InPlace(Protocol):
         ...
 
 
+@functools.cache
+def _redraws(kind: type) -> bool:
+    """Whether outboxes of this class are `InPlace`: asked once a class, as a runtime
+    protocol check on every turn cost more than the rest of `Runner.show`."""
+    return issubclass(kind, InPlace)
+
+
 OutboxFor = Callable[[UserKey], Awaitable["Outbox | None"]]
 """An outbox for a user when no request is in flight (a timer firing): each platform's
 adapter registers one at start-up (`Runner.outboxes`); None where the user cannot be
@@ -146,7 +154,7 @@ class Runner:
         """One input: decided, shown, and delivered. None when storage could not take it
         (the user is told so, and nothing changed). `name` is the user's display name where
         the platform gave one (never stored)."""
-        in_place = isinstance(outbox, InPlace) and outbox.origin(None) is not None
+        in_place = _redraws(type(outbox)) and outbox.origin(None) is not None
         try:
             turn, routed = await self.decide(user, inp, delivery, name, in_place)
         except (StoreUnavailable, Busy) as exc:
@@ -292,7 +300,7 @@ class Runner:
         """The turn's replies in the user's chat, the question answered or left updated in
         place, and where the newest question now is. `conversation`: the turn is the
         conversation's, so a typed answer answers the newest question message."""
-        redraws = isinstance(outbox, InPlace)  # asked once: a runtime protocol check is slow
+        redraws = _redraws(type(outbox))
         shown = turn.shown
         if shown is None and turn.closes is not None:
             shown = await self.store.recall_message(user)

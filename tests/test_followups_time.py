@@ -284,3 +284,19 @@ async def test_the_terminal_shows_what_is_due_when_it_is_next_opened(redis, pref
     out.seek(0), out.truncate()
     await runner.run(user, Start(fresh=True), screen)
     assert "Has the harmful content come down?" not in out.getvalue()
+
+
+def test_the_bank_holidays_are_read_when_the_calendars_are_made_not_on_a_turn() -> None:
+    """Making the first calendar imports `holidays`' UK data, about 0.1 s: done as the
+    follow-ups are set up at start-up, never inside the turn that first finishes a guide."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys\n"
+        "from conversation.followups.calendar import Calendars\n"
+        "Calendars()\n"
+        "print('holidays.countries.united_kingdom' in sys.modules)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert ran.stdout.strip() == "True", ran.stderr

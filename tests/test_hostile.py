@@ -1244,3 +1244,23 @@ def test_a_body_over_the_size_limit_is_refused_with_413_before_it_is_read(
     unread = route == "teams (off)" or (route == "teams (app id)" and chunked)
     assert reply.status == (401 if unread else 413), reply
     watch.nothing()
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    parts=st.lists(
+        st.sampled_from(list("ab=&;+#?/ é\\\x00") + ["%", "%2", "%FF", "%C3%A9", "%2B", "%26"]),
+        max_size=40,
+    )
+)
+def test_a_slack_form_reads_field_for_field_as_the_standard_library_reads_it(
+    parts: list[str],
+) -> None:
+    """The route decodes forms with yarl's C unquoter, for speed: whatever the body, every
+    field must come out as `parse_qsl` would give it (the last of a repeated field wins)."""
+    from urllib.parse import parse_qsl
+
+    from adapters.slack.request import _form
+
+    text = "".join(parts)
+    assert _form(text) == dict(parse_qsl(text, keep_blank_values=True))

@@ -84,6 +84,11 @@ class SlackBot:
             # Each listener acks and hands the turn to a task of its own (see `_spawn`), so
             # Slack has its answer at once and the turn is tracked from the moment it exists.
             process_before_response=True,
+            # Bolt's middleware for what this app never receives: the route answers
+            # `ssl_check` itself, and the app has no workflow functions. Each is a step on
+            # every request.
+            ssl_check_enabled=False,
+            attaching_function_token_enabled=False,
             logger=logging.getLogger("slack_bolt"),
             **auth,
         )

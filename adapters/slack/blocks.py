@@ -30,6 +30,7 @@ from conversation.messages import (
     Closed,
     Follow,
     Guidance,
+    Item,
     Nudge,
     Offer,
     Plain,
@@ -132,17 +133,21 @@ def _with_token(actions: dict[str, Any], token: str) -> dict[str, Any]:
 
 def guidance_blocks(g: Guidance) -> list[dict[str, Any]]:
     """A checklist: one section per thing to do, with its links under it."""
-    blocks: list[Block] = [
-        HeaderBlock(text=plaintext.strip_bold(g.title)),
-        _section(_mrkdwn(g.intro)),
-    ]
+    blocks = _dicts([HeaderBlock(text=plaintext.strip_bold(g.title)), _section(_mrkdwn(g.intro))])
     for item in g.items:
-        lines = [f"☐ *{_mrkdwn(item.title)}*", *(_mrkdwn(line) for line in item.lines)]
-        blocks += [DividerBlock(), _section("\n".join(lines))]
-        if item.links:
-            blocks.append(_section(_links(item.links)))
-    blocks += [DividerBlock(), _section(_mrkdwn(g.footer))]
-    return _dicts(blocks)
+        blocks += _item_blocks(item)
+    return [*blocks, *_dicts([DividerBlock(), _section(_mrkdwn(g.footer))])]
+
+
+@lru_cache(maxsize=256)
+def _item_blocks(item: Item) -> tuple[dict[str, Any], ...]:
+    """One thing to do: the flowchart has a few dozen, and each checklist is a different
+    handful of them, so they are drawn once each rather than once per checklist."""
+    lines = [f"☐ *{_mrkdwn(item.title)}*", *(_mrkdwn(line) for line in item.lines)]
+    blocks: list[Block] = [DividerBlock(), _section("\n".join(lines))]
+    if item.links:
+        blocks.append(_section(_links(item.links)))
+    return tuple(_dicts(blocks))
 
 
 @lru_cache(maxsize=1024)

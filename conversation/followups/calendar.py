@@ -104,6 +104,9 @@ class Calendars:
 
     def __init__(self) -> None:
         self._made: dict[FollowUp, Calendar] = {}
+        # The first calendar imports `holidays`' data for the UK (about 0.1 s): at start-up,
+        # not in the turn that first finishes a guide.
+        self.of(None)
 
     def of(self, school: School | None) -> Calendar:
         settings = school.follow_up if school else DEFAULT
