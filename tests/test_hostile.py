@@ -1249,7 +1249,7 @@ def test_a_body_over_the_size_limit_is_refused_with_413_before_it_is_read(
 @settings(max_examples=500, deadline=None)
 @given(
     parts=st.lists(
-        st.sampled_from(list("ab=&;+#?/ é\\\x00") + ["%", "%2", "%FF", "%C3%A9", "%2B", "%26"]),
+        st.sampled_from([*"ab=&;+#?/ é\\\x00", "%", "%2", "%FF", "%C3%A9", "%2B", "%26"]),
         max_size=40,
     )
 )
