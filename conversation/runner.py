@@ -13,12 +13,13 @@ own: drawing replies and calling its API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from redis.asyncio import Redis
 
@@ -190,28 +191,19 @@ class Runner:
         if telling and isinstance(inp, Say) and telling.may_answer_preview(inp.text):
             inp = await telling.typed(user, inp.text) or inp
         if isinstance(inp, Overview):
-            started = time.perf_counter()
-            turn = await telling.overview(user) if telling else _no_reports()
-            self.engine.log(user, turn, started)
-            return turn, True
+            return await self._routed(user, delivery, self._overview(user)), True
         if followups and isinstance(inp, Say) and followups.may_answer(inp.text):
             inp = await followups.typed(user, inp.text) or inp
         if isinstance(inp, Due | Follow):
-            started = time.perf_counter()
             if followups is None:  # no follow-ups here: the button says where the user is
                 inp = Start()
             else:
-                turn = await followups.handle(user, inp)
-                self.engine.log(user, turn, started)
-                return turn, True
+                return await self._routed(user, delivery, followups.handle(user, inp)), True
         if isinstance(inp, Tell | Act):
-            started = time.perf_counter()
             if telling is None:  # no reports here: the button says where the user is
                 inp = Start()
             else:
-                turn = await self._report(user, inp, name)
-                self.engine.log(user, turn, started)
-                return turn, True
+                return await self._routed(user, delivery, self._report(user, inp, name)), True
         turn = await self.engine.handle(user, inp, delivery, in_place)  # type: ignore[arg-type]
         if turn.outcome is not Outcome.DUPLICATE:
             if telling:
@@ -221,6 +213,36 @@ class Runner:
             if followups:
                 turn = await self._followed(user, inp, turn, followups)
         return turn, False
+
+    async def _routed(
+        self, user: UserKey, delivery: str | None, handled: Coroutine[Any, Any, Turn]
+    ) -> Turn:
+        """A turn of the reports' or the follow-ups' (which commit no conversation, so the
+        commit cannot mark its delivery): the delivery is claimed first, a retry of it
+        answered by nothing, and the claim given back if the turn fails, so that the
+        platform's next try is still heard."""
+        started = time.perf_counter()
+        try:
+            fresh = not delivery or await self.store.claim_delivery(user, delivery)
+        except BaseException:
+            handled.close()  # never started: storage is down, and the user is told so
+            raise
+        if not fresh:
+            handled.close()
+            turn = Turn(Outcome.DUPLICATE, ())
+        else:
+            try:
+                turn = await handled
+            except Exception:
+                if delivery:
+                    with contextlib.suppress(StoreUnavailable):
+                        await self.store.release_delivery(user, delivery)
+                raise
+        self.engine.log(user, turn, started)
+        return turn
+
+    async def _overview(self, user: UserKey) -> Turn:
+        return await self.telling.overview(user) if self.telling else _no_reports()
 
     async def _report(self, user: UserKey, inp: Tell | Act, name: str) -> Turn:
         assert self.telling is not None

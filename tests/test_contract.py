@@ -245,6 +245,22 @@ async def test_nothing_reaches_the_lead_before_send_and_one_message_after(
     assert any("Sent to Lee Leader" in m for m in staff.since(seen))
 
 
+@every_surface
+async def test_a_retried_typed_yes_sends_once_and_is_not_answered_again(staff: Player) -> None:
+    """A typed "yes" to the preview is telling's, not the conversation's: the platform
+    delivering it again must find it applied, like any other retried message."""
+    if not (staff.buttons and staff.deliveries):
+        pytest.skip("a terminal has nobody to send to, and reads each line once")
+    await staff.walk(LEAD_LEADS)
+    await staff.tell(0)
+    await staff.say("yes")
+    (report,) = staff.to_lead()
+    seen = staff.mark()
+    await staff.say_again()
+    assert staff.since(seen) == []
+    assert staff.to_lead() == [report]
+
+
 # --- how far one click travels ----------------------------------------------------------------
 
 OURS = ("bot", "adapters", "conversation")

@@ -132,6 +132,19 @@ async def test_reports_from_a_channel_answers_only_in_the_leads_own_chat(
     assert "From <at>" in json.dumps(card.card) and cases_in(card)
 
 
+async def test_reports_sent_again_by_teams_is_answered_once(
+    staff, lee: Holder, connector: Connector
+) -> None:
+    """Teams re-sends an activity it saw no answer to within 15 seconds, with the same id:
+    the overview is the reports' turn, not the conversation's, and is still answered once."""
+    await tell(staff("alice"), connector)
+    activity = lee.activity(text="reports", textFormat="plain")
+    assert await lee.post(activity) == 201
+    before = len(connector.sent_to(lee.chat))
+    assert await lee.post(activity) in (200, 201)
+    assert len(connector.sent_to(lee.chat)) == before
+
+
 # --- reference numbers ----------------------------------------------------------------------------
 
 

@@ -152,6 +152,23 @@ async def test_a_delivery_is_marked_only_when_its_turn_applies(store: Store) -> 
         await store.commit(ME, moved, "unchanged", delivery="Ev7")
 
 
+async def test_a_delivery_claimed_outside_a_commit_is_the_same_delivery_to_a_commit(
+    store: Store,
+) -> None:
+    """Reports' and follow-ups' turns claim their delivery on its own; the claim and a
+    commit keep one list, so a retry is one whichever kind of turn it turns out to be. A
+    claim given back (its turn failed) leaves the retry free to be heard."""
+    assert await store.claim_delivery(ME, "Ev8") is True
+    assert await store.claim_delivery(ME, "Ev8") is False
+    with pytest.raises(Duplicate):
+        await store.commit(ME, None, "unchanged", delivery="Ev8")
+    await store.release_delivery(ME, "Ev8")
+    assert await store.claim_delivery(ME, "Ev8") is True
+    await store.commit(ME, None, "unchanged", delivery="Ev9")
+    assert await store.claim_delivery(ME, "Ev9") is False
+    assert 0 < await store.redis.ttl(store.keys.seen(ME)) <= 900
+
+
 async def test_an_unreachable_redis_fails_fast_and_clearly() -> None:
     dead = Store(Db(client("redis://127.0.0.1:1/0")), ttl_seconds=60)
     engine = Engine(Views(FLOW, ttl_days=1), dead)

@@ -4,6 +4,7 @@ clock. `tests/mutations.py` plants each of these bugs again to see that they sta
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -12,8 +13,10 @@ from aiohttp.test_utils import TestClient
 
 from adapters.slack.uninstall import Uninstall
 from bot.config import Settings
+from bot.console import Screen
 from conversation.dates import ZONE
-from conversation.messages import UserKey
+from conversation.engine import Busy
+from conversation.messages import Overview, UserKey
 from conversation.runner import Runner, build
 from conversation.storage import Store, Timer, Timers
 from tests.drivers.connector import Connector
@@ -199,3 +202,25 @@ async def test_removing_the_teams_app_withdraws_the_report_from_the_leads_card(
     assert "has withdrawn this report" in card_words([mine[-1]])
     assert "Police involvement" not in card_words([mine[-1]])  # the checklist is gone
     assert not all_actions(mine[-1].card)
+
+
+async def test_a_retry_after_a_failed_reports_turn_is_still_heard(redis, prefix: str) -> None:
+    """A reports' turn claims its delivery before it runs; when it fails (here, as a turn
+    that kept losing races does), the claim is given back, so the platform's retry of the
+    same delivery is answered rather than taken for a duplicate."""
+    runner = build(redis, prefix=prefix)
+    assert runner.telling is not None
+    user = UserKey("terminal", "local", f"{prefix}-lee")
+    out = io.StringIO()
+    real = runner.telling.overview
+
+    async def busy_once(who: UserKey):
+        runner.telling.overview = real  # type: ignore[method-assign]
+        raise Busy()
+
+    runner.telling.overview = busy_once  # type: ignore[method-assign]
+    assert await runner.run(user, Overview(), Screen(out), delivery="d1") is None
+    said = out.getvalue()
+    assert said.strip()  # told the turn could not be taken
+    turn = await runner.run(user, Overview(), Screen(out), delivery="d1")
+    assert turn is not None and turn.replies and out.getvalue() != said

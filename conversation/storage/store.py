@@ -24,6 +24,22 @@ from ..messages import Question, Shown, UserKey
 from ..progress import Progress
 from .db import Db, StoreUnavailable, text
 
+_DELIVERIES = """
+local function applied(deliveries, delivery, now, window)
+  local at = redis.call('ZSCORE', deliveries, delivery)
+  return at and tonumber(at) > now - window * 1000
+end
+local function mark(deliveries, delivery, now, window, most)
+  redis.call('ZADD', deliveries, now, delivery)
+  redis.call('ZREMRANGEBYSCORE', deliveries, '-inf', now - window * 1000)
+  redis.call('ZREMRANGEBYRANK', deliveries, 0, -1 - most)
+  redis.call('EXPIRE', deliveries, window)
+end
+"""
+"""The one rule for a platform's deliveries, in Lua for the scripts that keep it: applied if
+seen within the window; marked with the time, the oldest beyond the window or the most kept
+let go."""
+
 # KEYS: the user's progress, their last question message, and the platform deliveries
 # (event or activity ids) they sent lately, a sorted set of id -> time applied.
 # ARGV: expected version, op (s=set d=delete all t=touch), value, ttl, delivery id or '',
@@ -32,12 +48,11 @@ from .db import Db, StoreUnavailable, text
 # pointer stays as it is: the same message, so neither read nor renewed).
 # Returns {'applied', where the question message is or ''}, {'duplicate'} for a delivery
 # applied before, or {'moved', the stored value or ''} when the version has moved on.
-_COMMIT = """
+_COMMIT = (
+    _DELIVERIES
+    + """
 local delivery, now, window = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
-if delivery ~= '' then
-  local at = redis.call('ZSCORE', KEYS[3], delivery)
-  if at and tonumber(at) > now - window * 1000 then return {'duplicate'} end
-end
+if delivery ~= '' and applied(KEYS[3], delivery, now, window) then return {'duplicate'} end
 local cur = redis.call('GET', KEYS[1])
 local v = 0
 if cur then v = tonumber(string.match(cur, '^(%d+)|')) or -1 end
@@ -55,14 +70,21 @@ end
 -- is a use too. GETEX reads it and renews it in one command.
 local shown = ''
 if ARGV[9] ~= '1' then shown = redis.call('GETEX', KEYS[2], 'EX', ARGV[4]) or '' end
-if delivery ~= '' then
-  redis.call('ZADD', KEYS[3], now, delivery)
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window * 1000)
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -1 - tonumber(ARGV[8]))
-  redis.call('EXPIRE', KEYS[3], window)
-end
+if delivery ~= '' then mark(KEYS[3], delivery, now, window, tonumber(ARGV[8])) end
 return {'applied', shown}
 """
+)
+
+# KEYS[1] the user's deliveries. ARGV: the delivery id, now (ms), window (s), most kept.
+# 1 if this delivery is now claimed, 0 if it was applied already.
+_CLAIM_DELIVERY = (
+    _DELIVERIES
+    + """
+if applied(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])) then return 0 end
+mark(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+return 1
+"""
+)
 
 # KEYS[1] the user's progress, KEYS[2] their last question message. ARGV: the question's
 # version, where it is, ttl. Kept only for a question of the stored conversation (not one
@@ -141,6 +163,7 @@ class Store:
         self._no_replica_until: dict[str, float] = {}
         self._commit = db.script(_COMMIT)
         self._remember_message = db.script(_REMEMBER_MESSAGE)
+        self._claim_delivery = db.script(_CLAIM_DELIVERY)
         self._seen: OrderedDict[str, Progress | None] = OrderedDict()
         self._cache_size = cache_size
 
@@ -157,6 +180,17 @@ class Store:
         key = self.keys.user(user)
         raw = await self.db.call(self.redis.get(key))
         return self._remember(key, raw)
+
+    async def claim_delivery(self, user: UserKey, delivery: str) -> bool:
+        """Mark a platform delivery applied, for a turn that commits no conversation (the
+        reports' and follow-ups'); False if it was applied already (a retry)."""
+        now = int(self.db.clock() * 1000)
+        args = [delivery, now, DELIVERY_TTL, MAX_DELIVERIES]
+        return bool(await self.db.call(self._claim_delivery.run([self.keys.seen(user)], args)))
+
+    async def release_delivery(self, user: UserKey, delivery: str) -> None:
+        """Forget a claimed delivery whose turn failed, so that the platform's retry is heard."""
+        await self.db.call(self.redis.zrem(self.keys.seen(user), delivery), quiet=True)
 
     async def commit(
         self,
