@@ -178,10 +178,13 @@ class Plain:
 
 @dataclass(frozen=True, slots=True)
 class Answered:
-    """What the user chose, for the adapter to show in place of the question they answered."""
+    """What the user chose, for the adapter to show in place of the question they answered.
+    `before`: the answers given before it, for a platform whose question messages show them
+    (see `runner.InPlace`), so that the message keeps the record it grew."""
 
     title: str
     chosen: tuple[str, ...]
+    before: tuple[Answered, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

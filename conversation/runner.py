@@ -346,7 +346,12 @@ class Runner:
         change: tuple[str, Answered | Closed] | None = None
         if turn.answered:
             where = outbox.origin(newest if conversation else None)
-            change = (where, turn.answered) if where else None
+            answered = turn.answered
+            if where and redraws and conversation:
+                so_far = await self._so_far(user)
+                before = so_far[:-1] if so_far[-1:] == (answered,) else so_far
+                answered = replace(answered, before=before)
+            change = (where, answered) if where else None
         elif (
             turn.closes is not None
             and newest

@@ -36,6 +36,7 @@ from tests.drivers.slack_user import (
     SlackUser,
     guidance_of,
     live_questions,
+    mrkdwn_of,
     poster,
     settings_for,
     signed,
@@ -100,6 +101,13 @@ async def test_a_whole_path_in_the_dm_ends_with_the_checklist_there(
         for label in (o.label for o in FLOW.step(step).options if o.id in ids):
             assert label in update.text
     assert not updates[-1].actions
+    # Its last drawing keeps the record the message grew: every question answered, with
+    # its answer, in the blocks the person reads (the last click's answer included).
+    record = mrkdwn_of([updates[-1]])
+    for step, ids in path:
+        assert slack_blocks.escape(FLOW.step(step).title) in record, step
+        for label in (o.label for o in FLOW.step(step).options if o.id in ids):
+            assert slack_blocks.escape(label) in record, (step, label)
     assert live_questions(api, alice.dm) == [last.response["ts"]]
 
     (guidance,) = guidance_of(api, alice.dm)

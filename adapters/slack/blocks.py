@@ -152,10 +152,15 @@ def _item_blocks(item: Item) -> tuple[dict[str, Any], ...]:
 
 @lru_cache(maxsize=1024)
 def answered_blocks(a: Answered) -> tuple[str, list[dict[str, Any]]]:
-    """The answered question, in place of the question: the choice, and no buttons."""
+    """The answered question, in place of the question: the choice, and no buttons; below
+    the answers given before it, where the message showed them."""
     chosen = ", ".join(a.chosen)
     text = escape(f"{plaintext.strip_bold(a.title)}: {chosen}")
-    return text, _dicts([_section(f"*{_mrkdwn(a.title)}*\n✓ {_mrkdwn(chosen)}")])
+    blocks = _dicts([_section(f"*{_mrkdwn(a.title)}*\n✓ {_mrkdwn(chosen)}")])
+    if not a.before:
+        return text, blocks
+    said, summary = _summary(a.before)
+    return f"{said}\n\n{text}", [*summary, *blocks]
 
 
 ANSWERS = "answers"
