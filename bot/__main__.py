@@ -76,6 +76,16 @@ def parser() -> argparse.ArgumentParser:
         help="seal every stored Slack installation and reference number with "
         "TOKEN_ENCRYPTION_KEY's first key (once every worker runs with it)",
     )
+    delete = commands.add_parser(
+        "delete-data",
+        help="delete one person's data, as their typing `delete my data` would (a report "
+        "they sent withdrawn)",
+    )
+    delete.add_argument("platform", help="slack, teams or terminal")
+    delete.add_argument(
+        "workspace", help="Slack: the workspace's T… (Enterprise Grid: E…); Teams: the tenant id"
+    )
+    delete.add_argument("user", help="Slack: the member's U… id; Teams: their Entra object id")
     termly = commands.add_parser("summary", help="print a school's termly summary for governors")
     termly.add_argument("--term", required=True, help="autumn-YYYY, spring-YYYY or summer-YYYY")
     termly.add_argument("--school", help="its Slack team or Teams tenant id (default: [school])")
@@ -108,6 +118,8 @@ def _run(args: argparse.Namespace) -> int:
         return _check_config(settings, args.school)
     if args.command == "rotate-key":
         return asyncio.run(_rotate_key(settings))
+    if args.command == "delete-data":
+        return _delete_data(settings, args.platform, args.workspace, args.user)
     if args.command == "summary":
         from .summary import print_summary
 
@@ -228,6 +240,19 @@ async def _slack_installs(settings: Settings) -> None:
     async with connect(settings) as redis:
         found = await listed(redis)
     installed((w.enterprise or w.team or "" for w in found), settings.schools, sys.stdout)
+
+
+def _delete_data(settings: Settings, platform: str, workspace: str, user: str) -> int:
+    from . import delete_data
+
+    who = delete_data.user_key(platform, workspace, user)
+    logs.configure(logging.WARNING)
+    done = asyncio.run(delete_data.run(settings, who))
+    if done is None:
+        print("error: storage is unavailable: nothing was deleted; try again", file=sys.stderr)
+        return 1
+    print(done.line())
+    return 0
 
 
 async def _rotate_key(settings: Settings) -> int:

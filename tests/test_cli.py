@@ -43,6 +43,36 @@ def test_with_no_redis_url_an_embedded_server_keeps_progress(tmp_path: Path) -> 
     assert (tmp_path / "data" / "appendonlydir").is_dir()
 
 
+async def test_delete_data_deletes_a_terminal_users_progress(
+    redis, redis_url: str, prefix: str
+) -> None:
+    """The admin's `delete-data` on a person's data: gone, and one line says so."""
+    env = {"REDIS_URL": redis_url}
+    assert run("chat", "--user", prefix, stdin="1\n1\n", env=env).returncode == 0
+    key = f"hb:{{terminal:local:{prefix}}}"
+    assert await redis.exists(key) == 1
+    done = run("delete-data", "terminal", "local", prefix, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith("Deleted;") and done.stderr == ""
+    assert await redis.exists(key) == 0
+
+
+@pytest.mark.parametrize(
+    ("ids", "says"),
+    [
+        (("skype", "T0", "U0"), "platform must be one of slack, teams, terminal"),
+        (("slack", "t0", "u0"), "Slack ids are upper-case letters and digits"),
+        (("teams", "tenant", "a:b"), "the workspace and user ids cannot hold spaces"),
+    ],
+)
+def test_delete_data_refuses_ids_that_cannot_be_anyones_in_one_line(
+    ids: tuple[str, ...], says: str
+) -> None:
+    done = run("delete-data", *ids, env={"REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith(f"error: {says}")
+
+
 def test_an_unreachable_redis_is_one_clear_line() -> None:
     done = run("chat", env={"REDIS_URL": "redis://:secret@127.0.0.1:1/0"})
     assert done.returncode == 2

@@ -14,7 +14,9 @@ import json
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.delete_data import Deleted, delete_data
 from bot.web import create_app
+from conversation.messages import UserKey
 from conversation.runner import Runner, build
 from conversation.storage import Db, Keys, Store
 from tests.drivers.leads import (
@@ -204,6 +206,34 @@ async def test_delete_my_data_withdraws_the_report_and_clears_the_leads_message(
         assert await press(lee, report, action) == 200
         assert "isn't available to you" in api.posted(LEAD_DM)[-1].text
     assert len(api.updates(LEAD_DM)) == updates
+
+
+@pytest.mark.parametrize("reachable", [True, False], ids=["in the workspace", "gone"])
+async def test_an_admin_deletes_a_persons_data_and_their_report_is_withdrawn(
+    alice: SlackUser, api: SlackApi, runner: Runner, redis, prefix: str, reachable: bool
+) -> None:
+    """`python -m bot delete-data` is the person's own `delete my data`: every key of theirs
+    goes and the lead's message says the report was withdrawn. Someone who has left is
+    told nothing (Slack will not open their DM); the lead's copy is still replaced."""
+    report = await sent_to_lee(alice, api)
+    if not reachable:
+        api.unreachable.add(alice.id)
+    theirs = len(api.posted(alice.dm))
+    done = await delete_data(runner, UserKey("slack", TEAM, alice.id))
+    assert done == Deleted(told=reachable, withdrawn=True, replaced=1, refused=0)
+    # Only the times of her recent Sends stay, for a day: deleting lifts no daily limit.
+    left = [k async for k in redis.scan_iter(f"{prefix}:{{slack:{TEAM}:{alice.id}}}*")]
+    assert [k.decode().rpartition(":")[2] for k in left] == ["sends"]
+    assert await redis.hgetall(f"{prefix}:{{slack:{TEAM}:U0LEAD}}:leads") == {}
+    withdrawn = api.updates(LEAD_DM)[-1]
+    assert withdrawn.args["ts"] == report.response["ts"]
+    assert "has withdrawn this report" in withdrawn.text and not buttons(withdrawn)
+    said = api.posted(alice.dm)[theirs:]
+    if reachable:
+        assert "report is withdrawn too" in shown(said)
+    else:
+        assert said == []
+    assert "withdrawn (1 message replaced)" in done.line()
 
 
 async def test_a_stale_offer_sends_nothing(alice: SlackUser, api: SlackApi) -> None:

@@ -16,6 +16,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.config import Settings
+from bot.delete_data import Deleted, delete_data
+from conversation.runner import Runner
 from conversation.storage import Db, Keys, Store
 from tests.drivers.connector import Call, Connector
 from tests.drivers.leads import (
@@ -42,8 +44,13 @@ async def connector() -> AsyncIterator[Connector]:
 
 
 @pytest.fixture
-async def http(store: Store) -> AsyncIterator[TestClient]:
-    async with serve(Settings(teams=UNAUTHENTICATED), telling_engine(store)) as client_:
+def runner(store: Store) -> Runner:
+    return telling_engine(store)
+
+
+@pytest.fixture
+async def http(runner: Runner) -> AsyncIterator[TestClient]:
+    async with serve(Settings(teams=UNAUTHENTICATED), runner) as client_:
         yield client_
 
 
@@ -162,6 +169,25 @@ async def test_delete_my_data_withdraws_the_report_from_the_leads_chat(
         assert await press(lee, report, **want) == 201
         assert "isn't available to you" in connector.sent_to(lee.chat)[-1].text
     assert len(connector.updates(lee.chat)) == 1
+    check_cards_valid(connector)
+
+
+async def test_an_admin_deletes_a_persons_data_and_their_report_is_withdrawn(
+    alice: TeamsUser, lee: Lead, connector: Connector, runner: Runner, redis, prefix: str
+) -> None:
+    """`python -m bot delete-data` in Teams: the person's own `delete my data`, said in the
+    1:1 chat the bot finds for them, the lead's card replaced."""
+    report = await sent_to_lee(alice, connector)
+    done = await delete_data(runner, alice.key)
+    assert done == Deleted(told=True, withdrawn=True, replaced=1, refused=0)
+    left = [k async for k in redis.scan_iter(f"{prefix}:{{teams:{TENANT}:{alice.aad}}}*")]
+    assert [k.decode().rpartition(":")[2] for k in left] == ["sends"]
+    withdrawn = connector.updates(lee.chat)[-1]
+    assert withdrawn.activity_id == report.created
+    assert "has withdrawn this report" in words([withdrawn]) and not all_actions(withdrawn.card)
+    # The 1:1 chat found for her Entra object id, as a timer reaches her.
+    chat = connector.chat_with(alice.aad)
+    assert chat and "report is withdrawn too" in words(connector.sent_to(chat))
     check_cards_valid(connector)
 
 
