@@ -78,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
     )
     delete = commands.add_parser(
         "delete-data",
-        help="delete one person's data, as their typing `delete my data` would (a report "
+        help="delete one person's data, as typing 'delete my data' would for them (a report "
         "they sent withdrawn)",
     )
     delete.add_argument("platform", help="slack, teams or terminal")

@@ -110,7 +110,7 @@ def test_the_diagram_is_drawn_from_the_machine_and_the_readme_shows_it() -> None
 def test_help_lists_every_command_in_plain_text() -> None:
     done = run("--help")
     assert done.returncode == 0, done.stderr
-    for command in ("chat", "diagram", "serve", "teams-package"):
+    for command in ("chat", "diagram", "serve", "teams-package", "delete-data"):
         assert re.search(rf"^    {command} +\S", done.stdout, re.M), command
     assert "`" not in done.stdout
 
