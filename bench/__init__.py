@@ -27,7 +27,7 @@ from pathlib import Path
 from bot import local_redis
 
 from . import engine_floor, http_runs, timers
-from .results import print_table, ratio
+from .results import FAILURES, print_table, ratio
 from .startup import startup_seconds
 
 
@@ -56,8 +56,7 @@ def run(users: int, out_file: Path, quick: bool) -> int:
     out_file.write_text(json.dumps({"users": users, "rows": rows, "ratios": ratios}, indent=2))
     print(f"figures written to {out_file}")
     # A smoke test fails on errors only, never on timing.
-    counts = ("errors", "unfinished_users", "server_log_problems")
-    failed = sum(float(r.get(c, 0)) for r in rows for c in counts)
+    failed = sum(float(r.get(c, 0)) for r in rows for c in FAILURES)
     if failed:
         print(
             f"FAILED: {failed:g} errors, unfinished users or server log problems (see above)",

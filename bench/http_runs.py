@@ -50,6 +50,8 @@ SECRET = "bench-signing-secret"
 """Signs the simulated Slack requests; shared with the bots under test, secret from no one."""
 TURN_TIMEOUT = 15.0
 """A turn that takes longer is an error: five times Slack's ack limit."""
+ROUNDS = 3
+"""Timed runs of ours and of the floor, alternating which goes first (`_alternating`)."""
 WARM_USERS = 4
 """Users walking untimed paths on each server first, so imports, pools and caches are warm."""
 QUICK_USERS = 20
@@ -126,17 +128,17 @@ async def _run(url: str, users: int) -> list[tuple[Result, Result]]:
                 slack_floor.ready(session, "/healthz"),
                 teams_floor.ready(session, "/healthz"),
             )
-            slack = await bench.slack_ours(ours, walks, warm)
-            slack_minimal = await bench.slack_floor(slack_floor, walks)
-            # After both timed runs, so that each starts as the other does.
+            slack, slack_minimal = await _alternating(
+                lambda r: bench.slack_ours(ours, walks, warm if r == 0 else [], r),
+                lambda r: bench.slack_floor(slack_floor, walks, r),
+            )
+            # After the timed runs, so that each starts as the other does.
             slack.extra["redis_round_trips_per_click"] = await bench.round_trips(ours, walks[0])
-            return [
-                (slack, slack_minimal),
-                (
-                    await bench.teams_ours(ours, walks, warm),
-                    await bench.teams_floor(teams_floor, walks),
-                ),
-            ]
+            teams, teams_minimal = await _alternating(
+                lambda r: bench.teams_ours(ours, walks, warm if r == 0 else [], r),
+                lambda r: bench.teams_floor(teams_floor, walks, r),
+            )
+            return [(slack, slack_minimal), (teams, teams_minimal)]
     finally:
         await session.close()
         await slack_api.__aexit__()
@@ -227,7 +229,7 @@ class Bench:
     # --- Slack --------------------------------------------------------------------------
 
     async def slack_ours(
-        self, server: Server, walks: list[FlowPath], warm: list[FlowPath]
+        self, server: Server, walks: list[FlowPath], warm: list[FlowPath], round_: int = 0
     ) -> Result:
         async def user(name: str, path: FlowPath) -> Walk:
             try:
@@ -245,7 +247,7 @@ class Bench:
             return walk
 
         await _walk_all([await user(f"U{self.run}W{u}", p) for u, p in enumerate(warm)])
-        starts = [user(f"U{self.run}S{u}", p) for u, p in enumerate(walks)]
+        starts = [user(f"U{self.run}R{round_}S{u}", p) for u, p in enumerate(walks)]
         started = await asyncio.gather(*starts)
         return await _timed("slack HTTP turn", server, self.slack_api, started, self.redis)
 
@@ -270,7 +272,7 @@ class Bench:
             watching.cancel()
         return round(len(sent) / len(path), 2)
 
-    async def slack_floor(self, server: Server, walks: list[FlowPath]) -> Result:
+    async def slack_floor(self, server: Server, walks: list[FlowPath], round_: int = 0) -> Result:
         def user(name: str, clicks: int) -> Walk:
             async def walk(tally: Tally) -> None:
                 posted = Posted(0, "D" + name, "1700000000.000001", {"blocks": [_FLOOR_BUTTON]})
@@ -279,8 +281,8 @@ class Bench:
 
             return walk
 
-        await _walk_all([user(f"U{self.run}X{u}", 10) for u in range(WARM_USERS)])
-        users = [user(f"U{self.run}F{u}", len(p)) for u, p in enumerate(walks)]
+        await _walk_all([user(f"U{self.run}R{round_}X{u}", 10) for u in range(WARM_USERS)])
+        users = [user(f"U{self.run}R{round_}F{u}", len(p)) for u, p in enumerate(walks)]
         return await _timed("slack minimal Bolt", server, self.slack_api, users, self.redis)
 
     async def _slack_start(self, server: Server, name: str) -> Posted:
@@ -355,7 +357,7 @@ class Bench:
     # --- Teams --------------------------------------------------------------------------
 
     async def teams_ours(
-        self, server: Server, walks: list[FlowPath], warm: list[FlowPath]
+        self, server: Server, walks: list[FlowPath], warm: list[FlowPath], round_: int = 0
     ) -> Result:
         async def user(name: str, path: FlowPath) -> Walk:
             joined = {"type": "conversationUpdate", "membersAdded": [{"id": "28:bot"}]}
@@ -376,11 +378,11 @@ class Bench:
             return walk
 
         await _walk_all([await user(f"{self.run}-w{u}", p) for u, p in enumerate(warm)])
-        starts = [user(f"{self.run}-s{u}", p) for u, p in enumerate(walks)]
+        starts = [user(f"{self.run}-r{round_}s{u}", p) for u, p in enumerate(walks)]
         started = await asyncio.gather(*starts)
         return await _timed("teams HTTP turn", server, self.connector, started)
 
-    async def teams_floor(self, server: Server, walks: list[FlowPath]) -> Result:
+    async def teams_floor(self, server: Server, walks: list[FlowPath], round_: int = 0) -> Result:
         def user(name: str, clicks: int) -> Walk:
             async def walk(tally: Tally) -> None:
                 posted = Posted(0, "", "activity-0", {})
@@ -391,8 +393,8 @@ class Bench:
 
             return walk
 
-        await _walk_all([user(f"{self.run}-x{u}", 10) for u in range(WARM_USERS)])
-        users = [user(f"{self.run}-f{u}", len(p)) for u, p in enumerate(walks)]
+        await _walk_all([user(f"{self.run}-r{round_}x{u}", 10) for u in range(WARM_USERS)])
+        users = [user(f"{self.run}-r{round_}f{u}", len(p)) for u, p in enumerate(walks)]
         return await _timed("teams minimal echo", server, self.connector, users)
 
     async def _activity(
@@ -455,6 +457,27 @@ class Bench:
 
 
 # --- timing -----------------------------------------------------------------------------
+
+
+async def _alternating(
+    ours: Callable[[int], Awaitable[Result]], floor: Callable[[int], Awaitable[Result]]
+) -> tuple[Result, Result]:
+    """ROUNDS timed runs of each, taking turns to go first, merged: a shared machine drifts
+    (other work, the CPU's clock), and one run of each once read 1.3x and 2.6x for the same
+    code. Each round's p50 ratio is kept beside the merged figures."""
+    mine: list[Result] = []
+    theirs: list[Result] = []
+    for r in range(ROUNDS):
+        if r % 2:
+            theirs.append(await floor(r))
+            mine.append(await ours(r))
+        else:
+            mine.append(await ours(r))
+            theirs.append(await floor(r))
+    merged = Result.merged(mine)
+    by_round = (f"{a.pct(50) / b.pct(50):.2f}" for a, b in zip(mine, theirs, strict=True))
+    merged.extra["p50_ratio_by_round"] = " ".join(by_round)
+    return merged, Result.merged(theirs)
 
 
 async def _walk_all(walks: list[Walk]) -> None:

@@ -12,7 +12,25 @@ class Result:
     turns: int
     seconds: float
     latencies_ms: list[float] = field(repr=False)
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, float | str] = field(default_factory=dict)
+
+    @classmethod
+    def merged(cls, rounds: list[Result]) -> Result:
+        """Timed rounds of one measure as one: every latency, the turns and the time summed,
+        the failures summed, figures per turn weighted by each round's turns."""
+        turns = sum(r.turns for r in rounds)
+        extra: dict[str, float | str] = {"rounds": len(rounds)}
+        for key, first in rounds[0].extra.items():
+            values = [(r.extra.get(key, 0), r.turns) for r in rounds]
+            if key in FAILURES:
+                extra[key] = sum(int(v) for v, _ in values)
+            elif key == "users" or not isinstance(first, int | float):
+                extra[key] = first
+            else:
+                extra[key] = round(sum(float(v) * t for v, t in values) / max(turns, 1), 3)
+        seconds = sum(r.seconds for r in rounds)
+        latencies = [ms for r in rounds for ms in r.latencies_ms]
+        return cls(rounds[0].name, turns, seconds, latencies, extra)
 
     @property
     def per_second(self) -> float:
@@ -45,6 +63,8 @@ def ratio(a: Result, b: Result) -> dict[str, float]:
 
 
 COLUMNS = ("name", "turns", "turns_per_s", "p50_ms", "p99_ms")
+FAILURES = ("errors", "unfinished_users", "server_log_problems")
+"""Counts that fail the benchmark, summed over rounds."""
 
 
 def print_table(

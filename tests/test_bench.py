@@ -36,6 +36,16 @@ def test_the_table_lines_up_its_columns_whatever_the_names() -> None:
     assert len(ratios) == 2 and len({line.index(" p50 ") for line in ratios}) == 1
 
 
+def test_rounds_merge_into_one_measure_with_every_latency_and_failure() -> None:
+    """Alternated rounds are reported as one measure: nothing dropped, counts summed, the
+    per-turn figures weighted by each round's turns."""
+    one = Result("x", 2, 1.0, [1.0, 2.0], {"users": 5, "errors": 1, "cpu_ms_per_turn": 1.0})
+    two = Result("x", 6, 2.0, [3.0] * 6, {"users": 5, "errors": 0, "cpu_ms_per_turn": 2.0})
+    both = Result.merged([one, two])
+    assert (both.turns, both.seconds, sorted(both.latencies_ms)) == (8, 3.0, [1.0, 2.0] + [3.0] * 6)
+    assert both.extra == {"rounds": 2, "users": 5, "errors": 1, "cpu_ms_per_turn": 1.75}
+
+
 async def test_the_bench_awaits_a_posted_message_and_keeps_only_counts() -> None:
     async with SlackApi(token=None, team="T1", record=False) as api:
         client = AsyncWebClient(token="xoxb-any", base_url=api.url)
