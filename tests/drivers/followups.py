@@ -54,16 +54,19 @@ DAY = 86_400
 
 
 class Clock:
-    """The one clock the bot reads; the test moves it."""
+    """The one clock the bot reads; the test sets it or moves it on."""
 
-    def __init__(self, at: int = MONDAY) -> None:
+    def __init__(self, at: float = MONDAY) -> None:
         self.at = float(at)
 
     def __call__(self) -> float:
         return self.at
 
-    def set(self, at: int) -> None:
+    def set(self, at: float) -> None:
         self.at = float(at)
+
+    def later(self, seconds: float) -> None:
+        self.at += seconds
 
 
 def oak(extra: str = "") -> school.Schools:

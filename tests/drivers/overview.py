@@ -11,6 +11,7 @@ from conversation import school
 from conversation.dates import ZONE
 
 from ..school_files import LEADS_SCHOOL
+from . import followups
 from .connector import Call, Connector
 from .leads import LEAD_LEADS, all_actions, with_data
 from .leads import press_card as press
@@ -21,17 +22,11 @@ OCTOBER = datetime(2026, 10, 5, 9, 0, tzinfo=ZONE).timestamp()
 REFERENCE = "12/3456/26"
 
 
-class Clock:
-    """The one clock every date comes from: set by the test, moved on by `later`."""
+class Clock(followups.Clock):
+    """The follow-ups' clock, starting on a Monday morning in October."""
 
     def __init__(self, at: float = OCTOBER) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at
-
-    def later(self, seconds: float) -> None:
-        self.at += seconds
+        super().__init__(at)
 
 
 def schools() -> school.Schools:
