@@ -17,6 +17,7 @@ from conversation.engine import Engine
 from conversation.runner import Runner, build
 from conversation.storage import Db, Keys, Store
 from conversation.views import Views
+from tests.drivers.connector import Connector
 from tests.drivers.slack_api import SlackApi
 from tests.drivers.slack_user import SlackUser, poster, settings_for
 
@@ -92,12 +93,19 @@ def new_engine(redis, prefix: str):
 
 # --- Slack over HTTP: the stand-in, the app over the test's runner, and its people ----------
 # (A test module that needs another runner defines its own `runner`; one that speaks Teams
-# defines its own `http` and people.)
+# defines its own `http` and people, over the Connector's stand-in, `connector`.)
 
 
 @pytest.fixture
 async def api() -> AsyncIterator[SlackApi]:
     async with SlackApi() as standin:
+        yield standin
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[Connector]:
+    """The Bot Framework Connector's stand-in, recording every call (Teams' `api`)."""
+    async with Connector() as standin:
         yield standin
 
 

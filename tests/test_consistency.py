@@ -88,12 +88,6 @@ async def api() -> AsyncIterator[SlackApi]:
         yield standin
 
 
-@pytest.fixture
-async def connector() -> AsyncIterator[Connector]:
-    async with Connector() as standin:
-        yield standin
-
-
 @pytest.fixture(params=["one Redis", "Redis Cluster"])
 async def shared(request: pytest.FixtureRequest, redis_url: str, redis) -> AsyncIterator[tuple]:
     """What the workers share: one Redis server, or a real Redis Cluster (three masters, a

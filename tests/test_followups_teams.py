@@ -32,12 +32,6 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def connector() -> AsyncIterator[Connector]:
-    async with Connector() as c:
-        yield c
-
-
-@pytest.fixture
 def runner(redis, prefix: str, clock: Clock) -> Runner:
     schools = school.parse(tomllib.loads(LEADS_SCHOOL), "school.toml")
     return build(redis, prefix=prefix, schools=schools, clock=clock)

@@ -38,12 +38,6 @@ from .school_files import LEAD_TEAMS
 
 
 @pytest.fixture
-async def connector() -> AsyncIterator[Connector]:
-    async with Connector() as c:
-        yield c
-
-
-@pytest.fixture
 def runner(store: Store) -> Runner:
     return telling_engine(store)
 

@@ -50,12 +50,6 @@ def runner(redis, prefix: str, clock: Clock) -> Runner:
 
 
 @pytest.fixture
-async def connector() -> AsyncIterator[Connector]:
-    async with Connector() as c:
-        yield c
-
-
-@pytest.fixture
 async def http(runner: Runner) -> AsyncIterator[TestClient]:
     async with serve(Settings(teams=UNAUTHENTICATED), runner) as client_:
         yield client_

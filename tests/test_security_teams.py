@@ -36,12 +36,6 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def connector() -> AsyncIterator[Connector]:
-    async with Connector() as c:
-        yield c
-
-
-@pytest.fixture
 async def two_workers(redis, prefix: str, clock: Clock) -> AsyncIterator[list[TestClient]]:
     settings = Settings(teams=UNAUTHENTICATED)
     async with (

@@ -8,7 +8,6 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -55,20 +54,10 @@ NOTICES = FLOW.notices
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[SlackApi]:
-    async with SlackApi() as standin:
-        yield standin
-
-
-@pytest.fixture
-async def http(engine: Engine, api: SlackApi) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings_for(api), Runner(engine)))) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def alice(http: TestClient, api: SlackApi) -> SlackUser:
-    return SlackUser(poster(http), api)
+def runner(engine: Engine) -> Runner:
+    """The conversation alone (no telling, no follow-ups), on the test's `engine`: the Slack
+    stand-in, the app and alice are conftest's, over it."""
+    return Runner(engine)
 
 
 def check_messages(api: SlackApi) -> None:

@@ -8,42 +8,24 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.slack import blocks as slack_blocks
 from bot.redis_connection import client
-from bot.web import create_app
 from conversation.messages import Answered, Choice, Question
 from conversation.runner import Runner, build
 from conversation.storage import Store
 from tests.drivers.slack_api import SlackApi
-from tests.drivers.slack_user import SlackUser, live_questions, poster, settings_for, step_of
+from tests.drivers.slack_user import SlackUser, live_questions, step_of
 
 from .helpers import FLOW, SAMPLE_PATHS
 from .school_files import leads_school
 
 
 @pytest.fixture
-def full(store: Store) -> Runner:
-    """Telling and follow-ups on, for a school with a lead: everything a turn may look up."""
+def runner(store: Store) -> Runner:
+    """Telling and follow-ups on, for a school with a lead: everything a turn may look up.
+    (The Slack stand-in, the app and alice are conftest's, over this runner.)"""
     return build(store.redis, prefix=store.keys.prefix, schools=leads_school())
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[SlackApi]:
-    async with SlackApi() as standin:
-        yield standin
-
-
-@pytest.fixture
-async def http(full: Runner, api: SlackApi) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings_for(api), full))) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def alice(http: TestClient, api: SlackApi) -> SlackUser:
-    return SlackUser(poster(http), api)
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,6 @@ clock. `tests/mutations.py` plants each of these bugs again to see that they sta
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
@@ -172,12 +171,6 @@ async def test_uninstalling_a_workspace_leaves_one_whose_id_starts_the_same(
 
 
 # --- Teams -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def connector() -> AsyncIterator[Connector]:
-    async with Connector() as c:
-        yield c
 
 
 async def test_removing_the_teams_app_withdraws_the_report_from_the_leads_card(

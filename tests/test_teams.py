@@ -54,12 +54,6 @@ NOTICES = FLOW.notices
 
 
 @pytest.fixture
-async def connector() -> AsyncIterator[Connector]:
-    async with Connector() as c:
-        yield c
-
-
-@pytest.fixture
 async def http(engine: Engine) -> AsyncIterator[TestClient]:
     async with serve(Settings(teams=UNAUTHENTICATED), engine) as client_:
         yield client_

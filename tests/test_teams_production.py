@@ -58,12 +58,6 @@ async def entra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         await standin.__aexit__()
 
 
-@pytest.fixture
-async def connector() -> AsyncIterator[Connector]:
-    async with Connector() as c:
-        yield c
-
-
 def production(keys: BotFrameworkKeys, entra: Entra, **changes: Any) -> TeamsSettings:
     """Settings as an admin gives them, with Microsoft's endpoints pointed at the stand-ins."""
     settings = TeamsSettings(
