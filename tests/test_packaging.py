@@ -327,39 +327,26 @@ def test_the_installed_wheel_says_its_version_and_reads_its_flow(
     installed = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(installed)
     env = {**os.environ, "PYTHONPATH": str(installed)}
-    version = subprocess.run(
-        [sys.executable, "-m", "bot", "--version"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+    def python(*args: str) -> subprocess.CompletedProcess:
+        """This Python, outside the checkout, seeing only the unpacked wheel."""
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    version = python("-m", "bot", "--version")
     assert version.stdout == f"staff-harassment-bot {VERSION}\n", version.stderr
-    where = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import bot, conversation; print(bot.__file__, conversation.__file__)",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    where = python("-c", "import bot, conversation; print(bot.__file__, conversation.__file__)")
     assert where.stdout.split() == [
         str(installed / "bot" / "__init__.py"),
         str(installed / "conversation" / "__init__.py"),
     ]
-    flow = subprocess.run(
-        [sys.executable, "-m", "bot", "diagram"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    flow = python("-m", "bot", "diagram")
     assert flow.returncode == 0 and "welcome --> role" in flow.stdout, flow.stderr
 
 
