@@ -344,10 +344,13 @@ class Runner:
             await asyncio.gather(redraw if asked else _nothing(), outbox.reply(notices))
             return
         change: tuple[str, Answered | Closed] | None = None
+        so_far: tuple[Answered, ...] = ()
         if turn.answered:
             where = outbox.origin(newest if conversation else None)
             answered = turn.answered
             if where and redraws and conversation:
+                # Drawn over the answered message: in place, every answer above the next
+                # question; otherwise the answer, with those given before it above.
                 so_far = await self._so_far(user)
                 before = so_far[:-1] if so_far[-1:] == (answered,) else so_far
                 answered = replace(answered, before=before)
@@ -373,7 +376,7 @@ class Runner:
             and isinstance(change[1], Answered)
             and len(turn.replies) == 1
             and isinstance(turn.replies[0], Question)
-            and await outbox.ask_in_place(change[0], await self._so_far(user), turn.replies[0])
+            and await outbox.ask_in_place(change[0], so_far, turn.replies[0])
         ):
             # The pointer names this message already: nothing to remember.
             change, posting, turn = None, _nothing(), replace(turn, replies=())
