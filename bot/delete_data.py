@@ -11,22 +11,23 @@ the chat of the person told instead, and nothing is said to anyone else.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from adapters.slack.request import SLACK_ID
 from conversation.messages import Answered, Closed, Command, Reply, Say, UserKey
 from conversation.runner import Outbox, Runner
 from conversation.storage.keys import BadId, check_part
+from conversation.telling.telling import RETRIES
 
 from .config import ConfigError, Settings
 
 PLATFORMS = ("slack", "teams", "terminal")
-_SLACK_ID = re.compile(r"[A-Z0-9]{1,64}")
-RETRIES_SECONDS = 40
-"""How long the command waits for the withdrawal's retries (1, 5 and 30 s) to finish."""
+RETRIES_SECONDS = sum(RETRIES) + 5
+"""How long the command waits for the withdrawal's retries to finish (each retry's wait, and
+a few seconds for the platform's answers)."""
 
 
 def user_key(platform: str, workspace: str, user: str) -> UserKey:
@@ -38,7 +39,7 @@ def user_key(platform: str, workspace: str, user: str) -> UserKey:
         who = UserKey(platform, check_part(workspace), check_part(user))
     except BadId:
         raise ConfigError("the workspace and user ids cannot hold spaces, :, {, } or *") from None
-    if platform == "slack" and not (_SLACK_ID.fullmatch(workspace) and _SLACK_ID.fullmatch(user)):
+    if platform == "slack" and not (SLACK_ID.fullmatch(workspace) and SLACK_ID.fullmatch(user)):
         raise ConfigError(
             "Slack ids are upper-case letters and digits: the workspace's T… (or the "
             "organisation's E…) and the member's U… or W…"
